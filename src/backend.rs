@@ -1,0 +1,195 @@
+//! The wait itself: the interest list goes in, readiness comes out.
+//!
+//! One function per system call. Both take the same interest list (built by
+//! the reactor from `readable()`/`writable()`) and produce the same events,
+//! so everything above this file is backend-neutral.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+use crate::sys::fd::is_open;
+use crate::sys::poll::poll;
+use crate::sys::select::{select, FdSet};
+use crate::Token;
+
+/// Which system call waits for events (asyncore's `use_poll`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// poll(2): no limit on descriptor numbers. The default (asyncore's
+    /// default was select, from a time when poll was not everywhere).
+    #[default]
+    Poll,
+    /// select(2): portable everywhere, but it can only watch descriptors
+    /// below `FD_SETSIZE` (1024 on Linux); a channel above that makes the
+    /// wait fail with an `InvalidInput` error naming the fd.
+    Select,
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+
+    /// `"poll"` or `"select"`, as the example programs' `--backend` takes.
+    fn from_str(s: &str) -> Result<Backend, String> {
+        match s {
+            "poll" => Ok(Backend::Poll),
+            "select" => Ok(Backend::Select),
+            other => Err(format!(
+                "unknown backend {other:?}: expected poll or select"
+            )),
+        }
+    }
+}
+
+/// Readiness of one channel, in poll(2)'s terms.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Ready(u8);
+
+impl Ready {
+    pub(crate) const READ: Ready = Ready(1);
+    pub(crate) const WRITE: Ready = Ready(2);
+    /// Urgent data (POLLPRI; select's exceptfds).
+    pub(crate) const PRI: Ready = Ready(4);
+    pub(crate) const HUP: Ready = Ready(8);
+    pub(crate) const ERR: Ready = Ready(16);
+    /// The descriptor is not open (POLLNVAL; EBADF from select).
+    pub(crate) const NVAL: Ready = Ready(32);
+
+    /// Both sets of flags.
+    pub(crate) const fn or(self, other: Ready) -> Ready {
+        Ready(self.0 | other.0)
+    }
+
+    /// Whether any flag of `other` is set.
+    pub(crate) fn any(self, other: Ready) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    fn with(self, flag: Ready, on: bool) -> Ready {
+        if on {
+            Ready(self.0 | flag.0)
+        } else {
+            self
+        }
+    }
+
+    fn from_poll(revents: libc::c_short) -> Ready {
+        Ready::default()
+            .with(Ready::READ, revents & libc::POLLIN != 0)
+            .with(Ready::WRITE, revents & libc::POLLOUT != 0)
+            .with(Ready::PRI, revents & libc::POLLPRI != 0)
+            .with(Ready::HUP, revents & libc::POLLHUP != 0)
+            .with(Ready::ERR, revents & libc::POLLERR != 0)
+            .with(Ready::NVAL, revents & libc::POLLNVAL != 0)
+    }
+}
+
+/// What one channel waits for in this iteration.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Interest {
+    pub(crate) token: Token,
+    pub(crate) fd: RawFd,
+    pub(crate) read: bool,
+    pub(crate) write: bool,
+}
+
+/// One channel's readiness after the wait.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Event {
+    pub(crate) token: Token,
+    pub(crate) ready: Ready,
+}
+
+/// The buffers a wait fills, kept between iterations so that a steady loop
+/// allocates nothing.
+#[derive(Default)]
+pub(crate) struct Poller {
+    pollfds: Vec<libc::pollfd>,
+    pub(crate) events: Vec<Event>,
+}
+
+impl Poller {
+    /// Waits up to `timeout` (`None`: forever) for any of `interest`, and
+    /// leaves the ready channels in `self.events`, in interest order. With
+    /// an empty interest list it just sleeps, as asyncore did.
+    pub(crate) fn wait(
+        &mut self,
+        backend: Backend,
+        interest: &[Interest],
+        timeout: Option<Duration>,
+    ) -> io::Result<()> {
+        self.events.clear();
+        match backend {
+            Backend::Poll => self.wait_poll(interest, timeout),
+            Backend::Select => self.wait_select(interest, timeout),
+        }
+    }
+
+    fn wait_poll(&mut self, interest: &[Interest], timeout: Option<Duration>) -> io::Result<()> {
+        self.pollfds.clear();
+        self.pollfds.extend(interest.iter().map(|i| libc::pollfd {
+            fd: i.fd,
+            events: if i.read {
+                libc::POLLIN | libc::POLLPRI
+            } else {
+                0
+            } | if i.write { libc::POLLOUT } else { 0 },
+            revents: 0,
+        }));
+        if poll(&mut self.pollfds, timeout)? == 0 {
+            return Ok(());
+        }
+        for (i, p) in interest.iter().zip(&self.pollfds) {
+            if p.revents != 0 {
+                self.events.push(Event {
+                    token: i.token,
+                    ready: Ready::from_poll(p.revents),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn wait_select(&mut self, interest: &[Interest], timeout: Option<Duration>) -> io::Result<()> {
+        let (mut read, mut write, mut except) = (FdSet::new(), FdSet::new(), FdSet::new());
+        let mut nfds = 0;
+        for i in interest {
+            if i.read {
+                read.insert(i.fd)?;
+            }
+            if i.write {
+                write.insert(i.fd)?;
+            }
+            // As asyncore: every polled channel also watches for urgent data.
+            except.insert(i.fd)?;
+            nfds = nfds.max(i.fd + 1);
+        }
+        match select(nfds, &mut read, &mut write, &mut except, timeout) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            // select names no culprit: find the closed descriptors ourselves.
+            Err(e) if e.raw_os_error() == Some(libc::EBADF) => {
+                self.events
+                    .extend(interest.iter().filter(|i| !is_open(i.fd)).map(|i| Event {
+                        token: i.token,
+                        ready: Ready::NVAL,
+                    }));
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        }
+        for i in interest {
+            let ready = Ready::default()
+                .with(Ready::READ, read.contains(i.fd))
+                .with(Ready::WRITE, write.contains(i.fd))
+                .with(Ready::PRI, except.contains(i.fd));
+            if ready != Ready::default() {
+                self.events.push(Event {
+                    token: i.token,
+                    ready,
+                });
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,116 @@
+//! Readiness into callbacks: asyncore's `readwrite()` and
+//! `handle_*_event()` methods, and its error routing.
+
+use std::io;
+
+use crate::backend::Ready;
+use crate::errors::{is_disconnect, is_would_block};
+use crate::{Channel, Handler};
+
+/// Turns one channel's readiness into callbacks, in asyncore's order. After
+/// each callback it stops if the channel closed, its peer went away (the
+/// pending `handle_close` then runs in [`settle`]), the callback failed, or a
+/// handler asked the loop to exit.
+pub(crate) fn dispatch(h: &mut dyn Handler, ch: &mut Channel<'_>, ready: Ready) {
+    // The descriptor was closed behind the reactor's back: nothing else in
+    // `ready` means anything.
+    if ready.any(Ready::NVAL) {
+        step(h, ch, |h, ch| h.handle_close(ch));
+        return;
+    }
+    // The first event of a connecting channel says how the connect ended.
+    let any_io = Ready::READ.or(Ready::WRITE).or(Ready::HUP).or(Ready::ERR);
+    if ch.connecting() && ready.any(any_io) && !step(h, ch, handle_connect_event) {
+        return;
+    }
+    if ready.any(Ready::READ) {
+        let read = |h: &mut dyn Handler, ch: &mut Channel<'_>| {
+            if ch.accepting() {
+                h.handle_accept(ch)
+            } else {
+                h.handle_read(ch)
+            }
+        };
+        if !step(h, ch, read) {
+            return;
+        }
+    }
+    if ready.any(Ready::WRITE) && !ch.accepting() && !step(h, ch, |h, ch| h.handle_write(ch)) {
+        return;
+    }
+    if ready.any(Ready::PRI) && !step(h, ch, handle_expt_event) {
+        return;
+    }
+    // Hang-up or error with nothing to read. With READ set we leave it to
+    // the read above: recv drains every byte and then sees the end of file,
+    // so nothing the peer sent before closing is dropped.
+    if ready.any(Ready::HUP.or(Ready::ERR)) && !ready.any(Ready::READ) {
+        step(h, ch, |h, ch| h.handle_close(ch));
+    }
+}
+
+/// Runs one callback and routes its error. True when dispatch may go on to
+/// the channel's next event.
+fn step(
+    h: &mut dyn Handler,
+    ch: &mut Channel<'_>,
+    callback: impl FnOnce(&mut dyn Handler, &mut Channel<'_>) -> io::Result<()>,
+) -> bool {
+    if let Err(err) = callback(h, ch) {
+        route_error(h, ch, err);
+        return false;
+    }
+    ch.is_open() && !ch.pending.close && !ch.exit_requested()
+}
+
+/// A connecting channel became ready: `SO_ERROR` tells whether the connect
+/// worked (a refused connect fails here, on to `handle_error`). The channel
+/// is marked connected before `handle_connect` runs.
+fn handle_connect_event(h: &mut dyn Handler, ch: &mut Channel<'_>) -> io::Result<()> {
+    if let Some(err) = ch.take_socket_error()? {
+        return Err(err);
+    }
+    ch.set_connected();
+    h.handle_connect(ch)
+}
+
+/// Urgent data, or (with a socket error pending) a broken connection.
+fn handle_expt_event(h: &mut dyn Handler, ch: &mut Channel<'_>) -> io::Result<()> {
+    match ch.take_socket_error()? {
+        Some(_) => h.handle_close(ch),
+        None => h.handle_expt(ch),
+    }
+}
+
+/// Where a callback's error goes: nowhere for would-block (spurious
+/// readiness), `handle_close` for a disconnect, `handle_error` otherwise.
+pub(crate) fn route_error(h: &mut dyn Handler, ch: &mut Channel<'_>, err: io::Error) {
+    if is_would_block(&err) || !ch.is_open() {
+        return;
+    }
+    if is_disconnect(&err) {
+        if let Err(err) = h.handle_close(ch) {
+            h.handle_error(ch, err);
+        }
+        return;
+    }
+    h.handle_error(ch, err);
+}
+
+/// The callbacks a method left due: `handle_connect` for a connect that
+/// completed at once, then `handle_close` for an end of file or a
+/// disconnect that `recv`/`send` saw. Each runs at most once per call.
+pub(crate) fn settle(h: &mut dyn Handler, ch: &mut Channel<'_>) {
+    if std::mem::take(&mut ch.pending.connect) && ch.is_open() {
+        ch.set_connected();
+        if let Err(err) = h.handle_connect(ch) {
+            route_error(h, ch, err);
+        }
+    }
+    if std::mem::take(&mut ch.pending.close) && ch.is_open() {
+        if let Err(err) = h.handle_close(ch) {
+            route_error(h, ch, err);
+        }
+    }
+    ch.pending.close = false;
+}
