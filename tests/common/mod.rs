@@ -1,0 +1,90 @@
+//! Shared test harness: every scenario runs on every backend, waits are
+//! event-driven and bounded, and addresses are loopback only.
+#![allow(dead_code)] // each test file uses a different part of this module
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use pollreactor::{Address, Backend, Family, Reactor};
+
+/// How long any wait in a test may take before the test fails loudly. Long
+/// enough for a loaded 2-core machine; a passing test never waits for it.
+pub const WAIT_LIMIT: Duration = Duration::from_secs(20);
+
+/// One `#[test]` per backend for each scenario `fn name(backend: Backend)`.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod poll {
+            $( #[test] fn $name() { super::$name(pollreactor::Backend::Poll) } )*
+        }
+        mod select {
+            $( #[test] fn $name() { super::$name(pollreactor::Backend::Select) } )*
+        }
+    };
+}
+
+/// Runs loop iterations (10 ms wait each) until `done` holds, failing with
+/// `what` if it does not within [`WAIT_LIMIT`].
+pub fn loop_until(reactor: &mut Reactor, backend: Backend, what: &str, mut done: impl FnMut(&Reactor) -> bool) {
+    let deadline = Instant::now() + WAIT_LIMIT;
+    while !done(reactor) {
+        assert!(Instant::now() < deadline, "timed out after {WAIT_LIMIT:?} waiting for {what} ({backend:?})");
+        reactor.poll_once(Some(Duration::from_millis(10)), backend).expect("poll_once failed");
+    }
+}
+
+/// A loopback address to listen on for `family`: port 0, or a fresh path.
+pub fn listen_addr(family: Family) -> Address {
+    match family {
+        Family::Inet => "127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into(),
+        Family::Inet6 => "[::1]:0".parse::<std::net::SocketAddr>().unwrap().into(),
+        Family::Unix => Address::Unix(temp_socket_path()),
+    }
+}
+
+/// A socket path no other test uses; removed again by [`remove_socket_file`].
+pub fn temp_socket_path() -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("pollreactor-{}-{n}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+/// Removes a Unix-domain listener's socket file (the listener never does).
+pub fn remove_socket_file(addr: &Address) {
+    if let Address::Unix(path) = addr {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// A list of what happened, shared between a test and its handlers.
+#[derive(Clone, Default)]
+pub struct Log(Rc<RefCell<Vec<String>>>);
+
+impl Log {
+    pub fn push(&self, event: impl Into<String>) {
+        self.0.borrow_mut().push(event.into());
+    }
+
+    pub fn events(&self) -> Vec<String> {
+        self.0.borrow().clone()
+    }
+
+    pub fn contains(&self, event: &str) -> bool {
+        self.0.borrow().iter().any(|e| e == event)
+    }
+
+    pub fn count(&self, event: &str) -> usize {
+        self.0.borrow().iter().filter(|e| *e == event).count()
+    }
+}
+
+/// A deterministic byte pattern of `len` bytes, different per `seed`.
+pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed).wrapping_add((i >> 8) as u8)).collect()
+}
