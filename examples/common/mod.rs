@@ -1,0 +1,74 @@
+//! What every example program shares: its command line and its messages.
+#![allow(dead_code)] // each example uses part of this module
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use pollreactor::Backend;
+
+/// The options of the example servers: `--addr HOST:PORT --backend NAME`.
+pub struct ServerArgs {
+    pub addr: String,
+    pub backend: Backend,
+}
+
+impl ServerArgs {
+    /// Parses the command line; prints `usage` and exits for `--help`, or
+    /// prints the problem and exits 2 for anything it does not understand.
+    pub fn parse(default_addr: &str, usage: &str) -> ServerArgs {
+        let mut args = ServerArgs {
+            addr: default_addr.to_string(),
+            backend: Backend::Poll,
+        };
+        let mut argv = std::env::args().skip(1);
+        while let Some(arg) = argv.next() {
+            match arg.as_str() {
+                "-h" | "--help" => {
+                    say(usage);
+                    std::process::exit(0);
+                }
+                "--addr" => args.addr = value_of(&arg, argv.next(), usage),
+                "--backend" => {
+                    let name = value_of(&arg, argv.next(), usage);
+                    args.backend = name
+                        .parse()
+                        .unwrap_or_else(|e: String| usage_error(&e, usage));
+                }
+                other => usage_error(&format!("unknown argument {other:?}"), usage),
+            }
+        }
+        args
+    }
+}
+
+/// The value after an option, or a usage error if there is none.
+pub fn value_of(option: &str, value: Option<String>, usage: &str) -> String {
+    value.unwrap_or_else(|| usage_error(&format!("{option} needs a value"), usage))
+}
+
+/// Reports a command-line problem and exits with status 2.
+pub fn usage_error(problem: &str, usage: &str) -> ! {
+    eprintln!("{}: {problem}\n\n{usage}", program());
+    std::process::exit(2);
+}
+
+/// Prints a line on stdout and flushes it, so a script reading our output
+/// sees it at once. A closed stdout is not worth dying for: errors are ignored.
+pub fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// Reports a fatal error as `program: what: error` and returns failure.
+pub fn fail(what: &str, err: impl std::fmt::Display) -> ExitCode {
+    eprintln!("{}: {what}: {err}", program());
+    ExitCode::FAILURE
+}
+
+fn program() -> String {
+    std::env::args()
+        .next()
+        .and_then(|p| p.rsplit('/').next().map(str::to_string))
+        .unwrap_or_default()
+}
