@@ -303,8 +303,18 @@ impl Dispatcher {
     /// `dispatcher_with_send.send`). What the socket does not take now goes
     /// out on later write events, in order.
     pub fn send_buffered(&mut self, data: &[u8]) -> io::Result<()> {
-        self.out.push(data);
-        self.initiate_send()
+        if !self.out.is_empty() {
+            self.out.push(data);
+            return self.initiate_send();
+        }
+        // Nothing queued: offer the data to the socket straight from the
+        // caller's slice and queue only what it leaves (the same single
+        // send attempt, without copying what goes out at once).
+        let chunk = data.len().min(SEND_CHUNK);
+        let result = self.sock()?.send(&data[..chunk]);
+        let sent = self.sent(result)?;
+        self.out.push(&data[sent..]);
+        Ok(())
     }
 
     /// One send(2) of at most [`SEND_CHUNK`] bytes from the output queue;
