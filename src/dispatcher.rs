@@ -255,11 +255,18 @@ impl Dispatcher {
             Ok(n) => Ok(n),
             Err(e) if is_would_block(&e) => Ok(0),
             Err(e) if is_disconnect(&e) => {
-                self.pending.close = true;
+                self.disconnected();
                 Ok(0)
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// The connection broke: `handle_close` follows, and queued output is
+    /// dropped, since it can no longer be delivered.
+    fn disconnected(&mut self) {
+        self.pending.close = true;
+        self.out = OutBuffer::default();
     }
 
     /// Receives into `buf`. Three outcomes, kept apart:
@@ -278,7 +285,7 @@ impl Dispatcher {
             }
             Ok(n) => Ok(n),
             Err(e) if is_disconnect(&e) => {
-                self.pending.close = true;
+                self.disconnected();
                 Ok(0)
             }
             Err(e) => Err(e),

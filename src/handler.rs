@@ -101,10 +101,11 @@ pub trait Handler: Any {
         Ok(())
     }
 
-    /// The socket can take more output. Default: flush the output queue of a
-    /// [`with_send`](Dispatcher::with_send) dispatcher, else a warning.
+    /// The socket can take more output. Default: flush the output queue
+    /// (that of a [`with_send`](Dispatcher::with_send) dispatcher, or any
+    /// queued output), else a warning.
     fn handle_write(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
-        if ch.is_with_send() {
+        if ch.is_with_send() || ch.pending_output() > 0 {
             return ch.initiate_send();
         }
         self.log_info("unhandled write event", LogKind::Warning);
@@ -151,10 +152,12 @@ pub trait Handler: Any {
     }
 
     /// The peer closed the connection, or it broke. Default: a warning, then
-    /// close the channel.
+    /// close the channel; but a channel with queued output (a peer that
+    /// half-closed after its last request) first sends it, via
+    /// [`close_when_done`](Dispatcher::close_when_done). asyncore dropped it.
     fn handle_close(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
         self.log_info("unhandled close event", LogKind::Warning);
-        ch.close();
+        ch.close_when_done();
         Ok(())
     }
 
