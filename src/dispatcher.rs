@@ -3,11 +3,13 @@
 use std::fmt;
 use std::io;
 use std::net::ToSocketAddrs;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::path::Path;
 
+use crate::chat::ChatState;
 use crate::errors::{is_disconnect, is_would_block};
-use crate::{Address, Family, SockType, Socket};
+use crate::output::OutQueue;
+use crate::{sys, Address, Family, SockType, Socket};
 
 /// The most [`Dispatcher::initiate_send`] hands to one send(2), as in
 /// asyncore's `dispatcher_with_send`.
@@ -34,10 +36,16 @@ pub struct Dispatcher {
     accepting: bool,
     connecting: bool,
     /// `close_when_done`: stop reading, flush the output, then close.
-    closing: bool,
+    pub(crate) closing: bool,
     addr: Option<Address>,
     with_send: bool,
-    out: OutBuffer,
+    pub(crate) out: OutQueue,
+    /// The most one send(2) is given (asynchat's `ac_out_buffer_size`).
+    pub(crate) send_chunk: usize,
+    /// A pipe or file (asyncore's `file_dispatcher`): read(2) and write(2).
+    pub(crate) file: bool,
+    /// asynchat's input state, for a dispatcher made `with_chat`.
+    pub(crate) chat: Option<Box<ChatState>>,
     /// Events a method noticed that the reactor turns into callbacks once
     /// the running callback returns.
     pub(crate) pending: Pending,
@@ -94,6 +102,41 @@ impl Dispatcher {
         Ok(d)
     }
 
+    /// A dispatcher over a pipe, a terminal, a file or any pollable
+    /// descriptor (asyncore's `file_dispatcher`), read with read(2) and
+    /// written with write(2). It counts as connected.
+    ///
+    /// Like asyncore's `file_wrapper`, it works on a duplicate of `fd`, so
+    /// the caller's descriptor stays the caller's to close. But O_NONBLOCK,
+    /// which it sets, belongs to the open file description that the two
+    /// share (and that a parent shell may share too, for stdin): the
+    /// caller's descriptor becomes non-blocking as well.
+    ///
+    /// ```
+    /// use pollreactor::Dispatcher;
+    /// let (reader, writer) = std::io::pipe()?;
+    /// let d = Dispatcher::from_file(&reader)?;
+    /// assert!(d.connected() && d.is_file());
+    /// drop((reader, writer)); // ours; the dispatcher holds its own duplicate
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[doc(alias = "file_dispatcher")]
+    #[doc(alias = "FileDispatcher")]
+    pub fn from_file(fd: impl AsFd) -> io::Result<Dispatcher> {
+        let dup = sys::fd::dup_at_least(fd.as_fd(), 0)?;
+        sys::fd::set_nonblocking(dup.as_fd(), true)?;
+        let mut d = Dispatcher::bare(Socket::from(dup));
+        d.connected = true;
+        d.file = true;
+        Ok(d)
+    }
+
+    /// Whether this dispatcher reads and writes a pipe or file rather than
+    /// a socket ([`from_file`](Self::from_file)).
+    pub fn is_file(&self) -> bool {
+        self.file
+    }
+
     /// A TCP listener: create, `set_reuse_addr`, bind, listen, the four
     /// steps of every asyncore server's `__init__`. Binds the first address
     /// `addr` resolves to.
@@ -142,7 +185,10 @@ impl Dispatcher {
             closing: false,
             addr: None,
             with_send: false,
-            out: OutBuffer::default(),
+            out: OutQueue::default(),
+            send_chunk: SEND_CHUNK,
+            file: false,
+            chat: None,
             pending: Pending::default(),
         }
     }
@@ -159,7 +205,7 @@ impl Dispatcher {
     }
 
     /// The socket, or `EBADF` once the dispatcher is closed.
-    fn sock(&self) -> io::Result<&Socket> {
+    pub(crate) fn sock(&self) -> io::Result<&Socket> {
         self.socket
             .as_ref()
             .ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))
@@ -217,8 +263,12 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Reads and clears the socket's pending error (`SO_ERROR`).
+    /// Reads and clears the socket's pending error (`SO_ERROR`); a pipe or
+    /// file has none (asyncore's `file_wrapper` answered 0 too).
     pub(crate) fn take_socket_error(&self) -> io::Result<Option<io::Error>> {
+        if self.file {
+            return self.sock().map(|_| None);
+        }
         self.sock()?.take_error()
     }
 
@@ -244,7 +294,7 @@ impl Dispatcher {
     /// Sends what the socket takes now: 0 if it would block. A disconnect
     /// errno also returns 0, and `handle_close` follows.
     pub fn send(&mut self, data: &[u8]) -> io::Result<usize> {
-        let result = self.sock()?.send(data);
+        let result = write_to(&self.socket, self.file, data);
         self.sent(result)
     }
 
@@ -266,7 +316,7 @@ impl Dispatcher {
     /// dropped, since it can no longer be delivered.
     fn disconnected(&mut self) {
         self.pending.close = true;
-        self.out = OutBuffer::default();
+        self.out.clear();
     }
 
     /// Receives into `buf`. Three outcomes, kept apart:
@@ -278,7 +328,7 @@ impl Dispatcher {
     ///   Returned with `?` from a callback, the reactor ignores it; asyncore
     ///   sent it to `handle_error`, which closed the channel.
     pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self.sock()?.recv(buf) {
+        match read_from(&self.socket, self.file, buf) {
             Ok(0) if !buf.is_empty() => {
                 self.pending.close = true;
                 Ok(0)
@@ -317,20 +367,19 @@ impl Dispatcher {
         // Nothing queued: offer the data to the socket straight from the
         // caller's slice and queue only what it leaves (the same single
         // send attempt, without copying what goes out at once).
-        let chunk = data.len().min(SEND_CHUNK);
-        let result = self.sock()?.send(&data[..chunk]);
+        let chunk = data.len().min(self.send_chunk);
+        let result = write_to(&self.socket, self.file, &data[..chunk]);
         let sent = self.sent(result)?;
         self.out.push(&data[sent..]);
         Ok(())
     }
 
-    /// One send(2) of at most [`SEND_CHUNK`] bytes from the output queue;
-    /// closes the channel once the queue is empty if
-    /// [`close_when_done`](Self::close_when_done) was called.
+    /// One send of at most [`SEND_CHUNK`] bytes (or the chat channel's
+    /// out-buffer size) from the output queue; closes the channel once the
+    /// queue is empty if [`close_when_done`](Self::close_when_done) was called.
     pub fn initiate_send(&mut self) -> io::Result<()> {
-        if !self.out.is_empty() {
-            let chunk = self.out.len().min(SEND_CHUNK);
-            let result = self.sock()?.send(&self.out.as_slice()[..chunk]);
+        if let Some(chunk) = self.out.front(self.send_chunk) {
+            let result = write_to(&self.socket, self.file, chunk);
             let sent = self.sent(result)?;
             self.out.consume(sent);
         }
@@ -342,7 +391,12 @@ impl Dispatcher {
 
     /// Bytes queued by [`send_buffered`](Self::send_buffered) and not sent yet.
     pub fn pending_output(&self) -> usize {
-        self.out.len()
+        self.out.byte_len()
+    }
+
+    /// Whether any output (bytes or producers) waits to be sent.
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty()
     }
 
     /// Stops reading, sends what is queued, then closes (asynchat's
@@ -376,7 +430,8 @@ impl Dispatcher {
     /// or output is queued (asyncore's "not connected" would make an
     /// unconnected UDP channel writable forever).
     pub fn default_writable(&self) -> bool {
-        !self.with_send || self.connecting || !self.out.is_empty()
+        let buffered = self.with_send || self.chat.is_some();
+        !buffered || self.connecting || !self.out.is_empty()
     }
 
     /// Whether this dispatcher was made [`with_send`](Self::with_send).
@@ -448,43 +503,20 @@ impl fmt::Debug for Dispatcher {
     }
 }
 
-/// The output queue of a `dispatcher_with_send`: a byte vector read from a
-/// moving start, so sending from the front never shifts the rest (a large
-/// queue drains in linear time).
-#[derive(Default)]
-struct OutBuffer {
-    buf: Vec<u8>,
-    start: usize,
+/// send(2) on a socket, write(2) on a pipe or file; `EBADF` once closed.
+fn write_to(socket: &Option<Socket>, file: bool, data: &[u8]) -> io::Result<usize> {
+    match socket {
+        Some(s) if file => s.write(data),
+        Some(s) => s.send(data),
+        None => Err(io::Error::from_raw_os_error(libc::EBADF)),
+    }
 }
 
-impl OutBuffer {
-    fn push(&mut self, data: &[u8]) {
-        if self.start > 0 && self.start >= self.buf.len() / 2 {
-            // Reclaim the sent prefix once it is at least half the vector:
-            // each byte is moved at most once on average.
-            self.buf.drain(..self.start);
-            self.start = 0;
-        }
-        self.buf.extend_from_slice(data);
-    }
-
-    fn as_slice(&self) -> &[u8] {
-        &self.buf[self.start..]
-    }
-
-    fn consume(&mut self, n: usize) {
-        self.start += n;
-        if self.start == self.buf.len() {
-            self.buf.clear();
-            self.start = 0;
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.buf.len() - self.start
-    }
-
-    fn is_empty(&self) -> bool {
-        self.len() == 0
+/// recv(2) on a socket, read(2) on a pipe or file; `EBADF` once closed.
+fn read_from(socket: &Option<Socket>, file: bool, buf: &mut [u8]) -> io::Result<usize> {
+    match socket {
+        Some(s) if file => s.read(buf),
+        Some(s) => s.recv(buf),
+        None => Err(io::Error::from_raw_os_error(libc::EBADF)),
     }
 }

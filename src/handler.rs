@@ -94,18 +94,40 @@ pub trait Handler: Any {
         d.default_writable()
     }
 
-    /// The socket has data (or an end of file) to read.
+    /// The socket has data (or an end of file) to read. Default: for a
+    /// [`with_chat`](Dispatcher::with_chat) channel, read and split the input
+    /// into records (asynchat); else a warning.
     fn handle_read(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
-        let _ = ch;
+        if ch.is_chat() {
+            return crate::chat::handle_read(self, ch);
+        }
         self.log_info("unhandled read event", LogKind::Warning);
         Ok(())
+    }
+
+    /// Part of a record arrived on a chat channel (never empty). Default:
+    /// append it to the channel's record, [`Dispatcher::incoming`].
+    fn collect_incoming_data(&mut self, ch: &mut Channel<'_>, data: &[u8]) -> io::Result<()> {
+        ch.collect(data);
+        Ok(())
+    }
+
+    /// A chat channel's terminator arrived: the record is complete.
+    /// Default: an `Unsupported` error (asynchat raised
+    /// NotImplementedError), so `handle_error` reports it and closes.
+    fn found_terminator(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+        let _ = ch;
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "found_terminator is not implemented",
+        ))
     }
 
     /// The socket can take more output. Default: flush the output queue
     /// (that of a [`with_send`](Dispatcher::with_send) dispatcher, or any
     /// queued output), else a warning.
     fn handle_write(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
-        if ch.is_with_send() || ch.pending_output() > 0 {
+        if ch.is_with_send() || ch.has_output() {
             return ch.initiate_send();
         }
         self.log_info("unhandled write event", LogKind::Warning);

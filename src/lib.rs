@@ -95,19 +95,23 @@
 
 mod address;
 mod backend;
+mod chat;
 mod dispatch;
 mod dispatcher;
 mod errors;
 mod handler;
+mod output;
 mod reactor;
 mod socket;
 mod sys;
 
 pub use address::{Address, Family, SockType};
 pub use backend::Backend;
+pub use chat::{find_prefix_at_end, Terminator, IN_BUFFER_SIZE};
 pub use dispatcher::{Dispatcher, SEND_CHUNK};
 pub use errors::{is_disconnect, is_would_block, DISCONNECTED};
 pub use handler::{write_log_line, Handler, LogKind};
+pub use output::{Producer, SimpleProducer};
 pub use reactor::{Channel, LoopOptions, Reactor, Token};
 pub use socket::Socket;
 

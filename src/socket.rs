@@ -68,6 +68,16 @@ impl Socket {
         sys::socket::recv(self.fd.as_fd(), buf, false)
     }
 
+    /// write(2): for a pipe or file held as a `Socket` by a file dispatcher.
+    pub(crate) fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        sys::fd::write(self.fd.as_fd(), buf)
+    }
+
+    /// read(2): for a pipe or file held as a `Socket` by a file dispatcher.
+    pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        sys::fd::read(self.fd.as_fd(), buf)
+    }
+
     /// Sends TCP urgent ("out of band") data, `MSG_OOB`.
     pub fn send_oob(&self, buf: &[u8]) -> io::Result<usize> {
         sys::socket::send(self.fd.as_fd(), buf, true)

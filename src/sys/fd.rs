@@ -4,7 +4,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-use super::cvt;
+use super::{cvt, cvt_r};
 
 /// Sets or clears O_NONBLOCK. It lives on the open file description, so
 /// every descriptor sharing it (a dup, a parent's stdin) sees the change.
@@ -60,6 +60,22 @@ pub(crate) fn dup_at_least(fd: BorrowedFd<'_>, min: RawFd) -> io::Result<OwnedFd
     let raw = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) })?;
     // SAFETY: fcntl just returned this new descriptor and nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// read(2), for pipes and files.
+pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is writable for `buf.len()` bytes for the whole call.
+    let n = cvt_r(|| unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) })?;
+    Ok(n as usize)
+}
+
+/// write(2), for pipes and files. A pipe has no MSG_NOSIGNAL: a program
+/// writing to a pipe whose reader is gone must ignore SIGPIPE itself (Rust's
+/// runtime does so before `main`).
+pub(crate) fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is readable for `buf.len()` bytes for the whole call.
+    let n = cvt_r(|| unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) })?;
+    Ok(n as usize)
 }
 
 /// The soft and hard RLIMIT_NOFILE.

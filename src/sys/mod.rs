@@ -15,7 +15,7 @@
 //! | file | wraps |
 //! |---|---|
 //! | `socket.rs` | socket, socketpair, bind, listen, accept(4), connect, send, recv, sendto, recvfrom, get/setsockopt, shutdown, getpeername, getsockname |
-//! | `fd.rs` | fcntl (O_NONBLOCK, FD_CLOEXEC), fd validity, dup, rlimits |
+//! | `fd.rs` | fcntl (O_NONBLOCK, FD_CLOEXEC), fd validity, dup, read, write, rlimits |
 //! | `addr.rs` | `Address` <-> `sockaddr_storage` |
 //! | `poll.rs` | poll(2), with EINTR retried against a deadline |
 //! | `select.rs` | select(2) and a bounds-checked `FdSet` |

@@ -1,0 +1,350 @@
+//! asynchat: a channel that splits its input into records at a terminator
+//! and queues its output (bytes and producers).
+//!
+//! A dispatcher made [`with_chat`](Dispatcher::with_chat) reads with the
+//! default `handle_read` below, which hands the bytes of each record to
+//! [`Handler::collect_incoming_data`] and calls
+//! [`Handler::found_terminator`] at each terminator.
+
+use std::io;
+use std::mem;
+use std::sync::Arc;
+
+use crate::{Channel, Dispatcher, Handler, Producer};
+
+/// How many bytes one read asks for (asynchat's `ac_in_buffer_size`).
+pub const IN_BUFFER_SIZE: usize = 64 * 1024;
+
+/// Where one record of input ends (asynchat's terminator).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Terminator {
+    /// No terminator: every byte goes to `collect_incoming_data` and
+    /// `found_terminator` never runs.
+    None,
+    /// A record is the next `n` bytes. The count goes down as bytes arrive;
+    /// at 0 `found_terminator` runs, and the bytes after it are collected
+    /// with no terminator until a new one is set. `Count(0)` is like `None`.
+    Count(usize),
+    /// A record ends at these bytes (`\r\n`, `\r\n\r\n`, ...), which are not
+    /// passed on. An empty string is like `None`.
+    Bytes(Arc<[u8]>),
+}
+
+impl From<&[u8]> for Terminator {
+    fn from(t: &[u8]) -> Terminator {
+        Terminator::Bytes(t.into())
+    }
+}
+
+impl<const N: usize> From<&[u8; N]> for Terminator {
+    fn from(t: &[u8; N]) -> Terminator {
+        Terminator::Bytes(t.as_slice().into())
+    }
+}
+
+impl From<&str> for Terminator {
+    fn from(t: &str) -> Terminator {
+        Terminator::Bytes(t.as_bytes().into())
+    }
+}
+
+impl From<usize> for Terminator {
+    fn from(n: usize) -> Terminator {
+        Terminator::Count(n)
+    }
+}
+
+/// The input side of a chat channel.
+pub(crate) struct ChatState {
+    terminator: Terminator,
+    /// Input read but not yet passed on: a possible start of the terminator.
+    in_buffer: Vec<u8>,
+    /// Where recv puts bytes; kept between reads so none allocates.
+    read_buf: Vec<u8>,
+    in_size: usize,
+    /// What the default `collect_incoming_data` collects.
+    incoming: Vec<u8>,
+    /// Bytes collected since the last terminator.
+    record_len: usize,
+    max_record: Option<usize>,
+    /// `discard_buffers` ran: the input being framed is dropped too.
+    discarded: bool,
+}
+
+impl Default for ChatState {
+    fn default() -> ChatState {
+        ChatState {
+            terminator: Terminator::None,
+            in_buffer: Vec::new(),
+            read_buf: Vec::new(),
+            in_size: IN_BUFFER_SIZE,
+            incoming: Vec::new(),
+            record_len: 0,
+            max_record: None,
+            discarded: false,
+        }
+    }
+}
+
+/// asynchat's `async_chat` methods.
+impl Dispatcher {
+    /// Makes this asynchat's `async_chat`: input is split into records at
+    /// the [terminator](Self::set_terminator) (none until one is set), and
+    /// output is queued with [`push`](Self::push).
+    ///
+    /// ```
+    /// use pollreactor::{Dispatcher, Family, SockType, Terminator};
+    /// let mut chat = Dispatcher::create_socket(Family::Inet, SockType::Stream)?.with_chat();
+    /// chat.set_terminator(b"\r\n");
+    /// assert_eq!(chat.terminator(), Terminator::from(b"\r\n"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[doc(alias = "async_chat")]
+    #[doc(alias = "AsyncChat")]
+    pub fn with_chat(mut self) -> Dispatcher {
+        self.chat_mut();
+        self
+    }
+
+    /// Whether this dispatcher is a chat channel.
+    pub fn is_chat(&self) -> bool {
+        self.chat.is_some()
+    }
+
+    fn chat_mut(&mut self) -> &mut ChatState {
+        self.chat.get_or_insert_with(Box::default)
+    }
+
+    /// Sets where records end: a byte string, a byte count, or
+    /// [`Terminator::None`]. It may be changed from `found_terminator`: the
+    /// rest of the input already read is split by the new terminator.
+    pub fn set_terminator(&mut self, terminator: impl Into<Terminator>) {
+        self.chat_mut().terminator = terminator.into();
+    }
+
+    /// The current terminator (a count shows what is left of it).
+    pub fn terminator(&self) -> Terminator {
+        self.chat
+            .as_ref()
+            .map_or(Terminator::None, |c| c.terminator.clone())
+    }
+
+    /// How many bytes each read asks for (default [`IN_BUFFER_SIZE`]).
+    pub fn set_in_buffer_size(&mut self, size: usize) {
+        self.chat_mut().in_size = size.max(1);
+    }
+
+    /// The most one send is given (default [`SEND_CHUNK`](crate::SEND_CHUNK)).
+    pub fn set_out_buffer_size(&mut self, size: usize) {
+        self.send_chunk = size.max(1);
+    }
+
+    /// Caps a record (beyond asynchat, whose input buffer was unbounded):
+    /// when more than `max` bytes arrive without the byte-string terminator,
+    /// reading fails with `InvalidData` ("terminator not found within N
+    /// bytes"), which goes to `handle_error`, whose default closes.
+    pub fn set_max_record(&mut self, max: Option<usize>) {
+        self.chat_mut().max_record = max;
+    }
+
+    /// Queues `data` and, if connected, makes one send attempt.
+    pub fn push(&mut self, data: &[u8]) -> io::Result<()> {
+        self.out.push(data);
+        self.send_if_connected()
+    }
+
+    /// Queues a producer and, if connected, makes one send attempt.
+    pub fn push_with_producer(&mut self, producer: impl Producer + 'static) -> io::Result<()> {
+        self.out.push_producer(Box::new(producer));
+        self.send_if_connected()
+    }
+
+    /// asynchat sends nothing before the connect completes.
+    fn send_if_connected(&mut self) -> io::Result<()> {
+        if self.connected() {
+            self.initiate_send()
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Drops all buffered input and queued output (asynchat: "emergencies only").
+    pub fn discard_buffers(&mut self) {
+        let chat = self.chat_mut();
+        chat.in_buffer.clear();
+        chat.incoming.clear();
+        chat.discarded = true;
+        self.out.clear();
+    }
+
+    /// Appends to the incoming record: what the default
+    /// `collect_incoming_data` does (asynchat's `_collect_incoming_data`).
+    pub fn collect(&mut self, data: &[u8]) {
+        self.chat_mut().incoming.extend_from_slice(data);
+    }
+
+    /// The record collected so far.
+    pub fn incoming(&self) -> &[u8] {
+        self.chat.as_ref().map_or(&[], |c| &c.incoming)
+    }
+
+    /// Takes the collected record, leaving it empty (asynchat's `_get_data`).
+    pub fn take_incoming(&mut self) -> Vec<u8> {
+        mem::take(&mut self.chat_mut().incoming)
+    }
+
+    /// Empties the collected record, keeping its memory for the next one.
+    pub fn clear_incoming(&mut self) {
+        self.chat_mut().incoming.clear();
+    }
+}
+
+/// The largest `l < needle.len()` such that `haystack` ends with the first
+/// `l` bytes of `needle` (asynchat's `find_prefix_at_end`): how much of a
+/// terminator may have arrived at the end of a read.
+///
+/// ```
+/// use pollreactor::find_prefix_at_end;
+/// assert_eq!(find_prefix_at_end(b"qwerty\r", b"\r\n"), 1);
+/// assert_eq!(find_prefix_at_end(b"qwertydkjf", b"\r\n"), 0);
+/// ```
+pub fn find_prefix_at_end(haystack: &[u8], needle: &[u8]) -> usize {
+    (1..needle.len())
+        .rev()
+        .find(|&l| haystack.ends_with(&needle[..l]))
+        .unwrap_or(0)
+}
+
+/// The first position of `needle` in `haystack`.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    let (&first, rest) = needle.split_first()?;
+    let last_start = haystack.len().checked_sub(needle.len())?;
+    let mut from = 0;
+    while from <= last_start {
+        let at = from
+            + haystack[from..=last_start]
+                .iter()
+                .position(|&b| b == first)?;
+        if haystack[at + 1..at + needle.len()] == *rest {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// A chat channel's `handle_read` (asynchat's): one recv, then the input,
+/// together with any partial terminator kept from before, is split into
+/// records.
+pub(crate) fn handle_read<H: Handler + ?Sized>(h: &mut H, ch: &mut Channel<'_>) -> io::Result<()> {
+    let chat = ch.chat_mut();
+    let mut read_buf = mem::take(&mut chat.read_buf);
+    read_buf.resize(chat.in_size, 0);
+    let result = match ch.recv(&mut read_buf) {
+        Ok(n) => split_records(h, ch, &read_buf[..n]),
+        Err(e) => Err(e),
+    };
+    ch.chat_mut().read_buf = read_buf;
+    result
+}
+
+/// Passes `fresh` input (after what was kept from the last read) to the
+/// handler record by record; keeps a trailing partial terminator.
+fn split_records<H: Handler + ?Sized>(
+    h: &mut H,
+    ch: &mut Channel<'_>,
+    fresh: &[u8],
+) -> io::Result<()> {
+    let mut kept = mem::take(&mut ch.chat_mut().in_buffer);
+    let from_kept = !kept.is_empty();
+    if from_kept {
+        kept.extend_from_slice(fresh);
+    }
+    let input: &[u8] = if from_kept { &kept } else { fresh };
+    let mut pos = 0;
+    let result = split_at_terminators(h, ch, input, &mut pos);
+    let chat = ch.chat_mut();
+    if mem::take(&mut chat.discarded) {
+        kept.clear();
+    } else if from_kept {
+        kept.drain(..pos);
+    } else {
+        kept.clear();
+        kept.extend_from_slice(&fresh[pos..]);
+    }
+    chat.in_buffer = kept;
+    result
+}
+
+/// asynchat's loop: while input is left, look at the terminator (the
+/// handler may change it at every record) and pass on what it delimits.
+/// `pos` advances over what was passed on.
+fn split_at_terminators<H: Handler + ?Sized>(
+    h: &mut H,
+    ch: &mut Channel<'_>,
+    input: &[u8],
+    pos: &mut usize,
+) -> io::Result<()> {
+    while *pos < input.len() && ch.is_open() && !ch.chat_mut().discarded {
+        let rest = &input[*pos..];
+        match ch.terminator() {
+            Terminator::None | Terminator::Count(0) => {
+                collect(h, ch, rest)?;
+                *pos = input.len();
+            }
+            Terminator::Bytes(t) if t.is_empty() => {
+                collect(h, ch, rest)?;
+                *pos = input.len();
+            }
+            Terminator::Count(n) if rest.len() < n => {
+                collect(h, ch, rest)?;
+                *pos = input.len();
+                ch.set_terminator(n - rest.len());
+            }
+            Terminator::Count(n) => {
+                collect(h, ch, &rest[..n])?;
+                *pos += n;
+                ch.set_terminator(0);
+                found_terminator(h, ch)?;
+            }
+            Terminator::Bytes(t) => match find(rest, &t) {
+                Some(i) => {
+                    if i > 0 {
+                        collect(h, ch, &rest[..i])?;
+                    }
+                    *pos += i + t.len();
+                    found_terminator(h, ch)?;
+                }
+                None => {
+                    // Keep a possible start of the terminator for the next read.
+                    let partial = find_prefix_at_end(rest, &t);
+                    collect(h, ch, &rest[..rest.len() - partial])?;
+                    *pos = input.len() - partial;
+                    break;
+                }
+            },
+        }
+    }
+    Ok(())
+}
+
+/// Passes record bytes to the handler, enforcing the record cap.
+fn collect<H: Handler + ?Sized>(h: &mut H, ch: &mut Channel<'_>, data: &[u8]) -> io::Result<()> {
+    if data.is_empty() {
+        return Ok(());
+    }
+    let chat = ch.chat_mut();
+    chat.record_len += data.len();
+    if let (Some(max), Terminator::Bytes(_)) = (chat.max_record, &chat.terminator) {
+        if chat.record_len > max {
+            let message = format!("terminator not found within {max} bytes");
+            return Err(io::Error::new(io::ErrorKind::InvalidData, message));
+        }
+    }
+    h.collect_incoming_data(ch, data)
+}
+
+fn found_terminator<H: Handler + ?Sized>(h: &mut H, ch: &mut Channel<'_>) -> io::Result<()> {
+    ch.chat_mut().record_len = 0;
+    h.found_terminator(ch)
+}

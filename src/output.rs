@@ -1,0 +1,175 @@
+//! Queued output: bytes and producers, sent in order (the output side of
+//! asyncore's `dispatcher_with_send` and asynchat's `producer_fifo`).
+
+use std::collections::VecDeque;
+use std::fmt;
+
+/// A source of output produced on demand, asynchat's "producer": each call
+/// to [`more`](Producer::more) returns the next chunk, and an empty chunk
+/// means the producer is finished. Use it for output too large, or too slow
+/// to make, to queue at once.
+pub trait Producer {
+    /// The next chunk of output; empty when there is no more.
+    fn more(&mut self) -> Vec<u8>;
+}
+
+/// A producer over a byte buffer that hands it out `chunk` bytes at a time
+/// (asynchat's `simple_producer`).
+///
+/// ```
+/// use pollreactor::{Producer, SimpleProducer};
+/// let mut p = SimpleProducer::new(b"hello world".to_vec(), 4);
+/// assert_eq!(p.more(), b"hell");
+/// assert_eq!(p.more(), b"o wo");
+/// assert_eq!(p.more(), b"rld");
+/// assert!(p.more().is_empty());
+/// ```
+pub struct SimpleProducer {
+    data: Vec<u8>,
+    pos: usize,
+    chunk: usize,
+}
+
+impl SimpleProducer {
+    /// A producer of `data` in chunks of at most `chunk` bytes (512 in
+    /// asynchat; a `chunk` of 0 is taken as 1).
+    pub fn new(data: Vec<u8>, chunk: usize) -> SimpleProducer {
+        SimpleProducer {
+            data,
+            pos: 0,
+            chunk: chunk.max(1),
+        }
+    }
+}
+
+impl Producer for SimpleProducer {
+    fn more(&mut self) -> Vec<u8> {
+        let end = (self.pos + self.chunk).min(self.data.len());
+        let chunk = self.data[self.pos..end].to_vec();
+        self.pos = end;
+        chunk
+    }
+}
+
+impl fmt::Debug for SimpleProducer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "SimpleProducer({} of {} bytes left)",
+            self.data.len() - self.pos,
+            self.data.len()
+        )
+    }
+}
+
+/// The output queue: `bytes` go first; then each producer in turn, each
+/// followed by the bytes queued after it. With no producers (the usual case)
+/// it is one reused byte buffer, so steady traffic allocates nothing.
+#[derive(Default)]
+pub(crate) struct OutQueue {
+    bytes: ByteQueue,
+    later: VecDeque<(Box<dyn Producer>, Vec<u8>)>,
+}
+
+impl OutQueue {
+    /// Queues bytes after everything queued so far.
+    pub(crate) fn push(&mut self, data: &[u8]) {
+        match self.later.back_mut() {
+            Some((_, after)) => after.extend_from_slice(data),
+            None => self.bytes.push(data),
+        }
+    }
+
+    /// Queues a producer after everything queued so far.
+    pub(crate) fn push_producer(&mut self, producer: Box<dyn Producer>) {
+        self.later.push_back((producer, Vec::new()));
+    }
+
+    /// The next bytes to send, at most `max`, asking producers for more
+    /// when the bytes run out. `None` when everything is sent.
+    pub(crate) fn front(&mut self, max: usize) -> Option<&[u8]> {
+        while self.bytes.is_empty() {
+            let (producer, _) = self.later.front_mut()?;
+            let chunk = producer.more();
+            if !chunk.is_empty() {
+                self.bytes.push(&chunk);
+                continue;
+            }
+            // This producer is done: the bytes queued behind it come next.
+            let (_, after) = self.later.pop_front().expect("front exists");
+            self.bytes.push(&after);
+        }
+        let slice = self.bytes.as_slice();
+        Some(&slice[..slice.len().min(max)])
+    }
+
+    /// Drops the first `n` bytes, which were sent.
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.bytes.consume(n);
+    }
+
+    /// Whether nothing at all is queued.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.bytes.is_empty() && self.later.is_empty()
+    }
+
+    /// Bytes queued (what producers will still make is not known).
+    pub(crate) fn byte_len(&self) -> usize {
+        self.bytes.len()
+            + self
+                .later
+                .iter()
+                .map(|(_, after)| after.len())
+                .sum::<usize>()
+    }
+
+    /// Drops everything queued.
+    pub(crate) fn clear(&mut self) {
+        self.bytes.clear();
+        self.later.clear();
+    }
+}
+
+/// A byte vector read from a moving start, so sending from the front never
+/// shifts the rest: a large queue drains in linear time.
+#[derive(Default)]
+struct ByteQueue {
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl ByteQueue {
+    fn push(&mut self, data: &[u8]) {
+        if self.start > 0 && self.start >= self.buf.len() / 2 {
+            // Reclaim the sent prefix once it is at least half the vector:
+            // each byte is moved at most once on average.
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        self.buf.extend_from_slice(data);
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start >= self.buf.len() {
+            self.clear();
+        }
+    }
+
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.start = 0;
+    }
+
+    fn len(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
