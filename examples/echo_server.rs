@@ -39,7 +39,7 @@ mod common;
 use std::io;
 use std::process::ExitCode;
 
-use pollreactor::{Address, Channel, Dispatcher, Handler, LoopOptions, Reactor, Socket};
+use pollreactor::{Address, Channel, Dispatcher, Handler, Socket};
 
 const USAGE: &str = "\
 usage: echo_server [--addr HOST:PORT] [--backend poll|select]
@@ -85,21 +85,5 @@ impl Handler for EchoServer {
 
 fn main() -> ExitCode {
     let args = common::ServerArgs::parse("127.0.0.1:8080", USAGE);
-    // A backlog of 128, not the manual's 5: wrk opens 100 connections at once.
-    let server = match Dispatcher::listen_tcp(args.addr.as_str(), 128) {
-        Ok(server) => server,
-        Err(e) => return common::fail(&format!("cannot listen on {}", args.addr), e),
-    };
-    match server.local_addr() {
-        Ok(addr) => common::say(&format!("listening on {addr}")),
-        Err(e) => return common::fail("cannot read the listening address", e),
-    }
-    let mut reactor = Reactor::new();
-    if let Err(e) = reactor.add(server, EchoServer) {
-        return common::fail("cannot add the listener", e);
-    }
-    match reactor.run(LoopOptions::default().backend(args.backend).timeout(None)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => common::fail("event loop failed", e),
-    }
+    common::serve(&args, EchoServer)
 }

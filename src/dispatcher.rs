@@ -454,6 +454,12 @@ impl Dispatcher {
         self.connecting
     }
 
+    /// [`close_when_done`](Self::close_when_done) was called: the channel
+    /// reads no more and closes once its output is sent.
+    pub fn closing(&self) -> bool {
+        self.closing
+    }
+
     /// The socket is still open.
     pub fn is_open(&self) -> bool {
         self.socket.is_some()

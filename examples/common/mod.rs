@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use pollreactor::Backend;
+use pollreactor::{Backend, Dispatcher, Handler, LoopOptions, Reactor};
 
 /// The options of the example servers: `--addr HOST:PORT --backend NAME`.
 pub struct ServerArgs {
@@ -71,4 +71,26 @@ fn program() -> String {
         .next()
         .and_then(|p| p.rsplit('/').next().map(str::to_string))
         .unwrap_or_default()
+}
+
+/// What every example server's `main` does: listen on `args.addr` (backlog
+/// 128, not the manual's 5: wrk opens 100 connections at once), print
+/// `listening on HOST:PORT`, and run the loop until it fails.
+pub fn serve(args: &ServerArgs, listener: impl Handler) -> ExitCode {
+    let server = match Dispatcher::listen_tcp(args.addr.as_str(), 128) {
+        Ok(server) => server,
+        Err(e) => return fail(&format!("cannot listen on {}", args.addr), e),
+    };
+    match server.local_addr() {
+        Ok(addr) => say(&format!("listening on {addr}")),
+        Err(e) => return fail("cannot read the listening address", e),
+    }
+    let mut reactor = Reactor::new();
+    if let Err(e) = reactor.add(server, listener) {
+        return fail("cannot add the listener", e);
+    }
+    match reactor.run(LoopOptions::default().backend(args.backend).timeout(None)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail("event loop failed", e),
+    }
 }

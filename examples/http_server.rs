@@ -1,0 +1,227 @@
+//! A single-threaded HTTP/1.1 keep-alive server on a chat channel.
+//!
+//! What it teaches: `Dispatcher::with_chat` (asynchat). The terminator is
+//! the blank line that ends a request head, so `found_terminator` runs once
+//! per request with the whole head collected, however the bytes were split
+//! across reads; pipelined requests simply come out one after the other.
+//! A record cap turns a head that never ends into a `431` instead of
+//! unbounded memory.
+//!
+//! Every GET gets the same answer, `Hello, world!`. Try it with
+//! `cargo run --release --example http_server` and `curl -v http://127.0.0.1:8081/`.
+
+mod common;
+
+use std::io;
+use std::process::ExitCode;
+
+use pollreactor::{Address, Channel, Dispatcher, Handler, Socket};
+
+const USAGE: &str = "\
+usage: http_server [--addr HOST:PORT] [--backend poll|select]
+
+Answers every HTTP GET with `Hello, world!` (HTTP/1.1, keep-alive,
+pipelining). A malformed request gets 400, a request head over 8 KiB gets
+431, any method but GET gets 405; each of those closes the connection.
+
+  --addr HOST:PORT   where to listen (default 127.0.0.1:8081; port 0 picks one)
+  --backend NAME     poll or select (default poll)
+  -h, --help         this text
+
+The first line on stdout is `listening on HOST:PORT`.";
+
+const OK: &[u8] =
+    b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n\r\nHello, world!";
+const OK_KEEP_ALIVE: &[u8] =
+    b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\nConnection: keep-alive\r\n\r\nHello, world!";
+const OK_CLOSE: &[u8] =
+    b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nHello, world!";
+const BAD_REQUEST: &[u8] =
+    b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+const TOO_LARGE: &[u8] =
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+const NOT_ALLOWED: &[u8] =
+    b"HTTP/1.1 405 Method Not Allowed\r\nAllow: GET\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+/// The most a request head (request line and headers) may take.
+const MAX_HEAD: usize = 8 * 1024;
+
+/// What a request head asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Request {
+    /// A GET; whether the connection stays open afterwards, and whether
+    /// that had to be said (HTTP/1.0 keep-alive).
+    Get {
+        keep_alive: bool,
+        say_keep_alive: bool,
+    },
+    /// Any other method.
+    OtherMethod,
+}
+
+/// Parses a request head (without its final blank line). `Err` means 400.
+fn parse_request(head: &[u8]) -> Result<Request, ()> {
+    // A client may send stray CRLFs between requests (RFC 9112 2.2).
+    let start = head
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .ok_or(())?;
+    let mut lines = head[start..]
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let mut parts = lines.next().ok_or(())?.split(|&b| b == b' ');
+    let (method, target, version) = (
+        parts.next().ok_or(())?,
+        parts.next().ok_or(())?,
+        parts.next().ok_or(())?,
+    );
+    let good_method = !method.is_empty() && method.iter().all(u8::is_ascii_uppercase);
+    if parts.next().is_some() || !good_method || target.is_empty() {
+        return Err(());
+    }
+    let http11 = match version {
+        b"HTTP/1.1" => true,
+        b"HTTP/1.0" => false,
+        _ => return Err(()),
+    };
+    let (mut close, mut keep_alive) = (false, false);
+    for line in lines {
+        let colon = line.iter().position(|&b| b == b':').ok_or(())?;
+        if colon == 0 || line[..colon].iter().any(|b| b.is_ascii_whitespace()) {
+            return Err(());
+        }
+        if line[..colon].eq_ignore_ascii_case(b"connection") {
+            for token in line[colon + 1..].split(|&b| b == b',') {
+                let token = token.trim_ascii();
+                close |= token.eq_ignore_ascii_case(b"close");
+                keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+            }
+        }
+    }
+    if method != b"GET" {
+        return Ok(Request::OtherMethod);
+    }
+    let keep_alive = !close && (http11 || keep_alive);
+    Ok(Request::Get {
+        keep_alive,
+        say_keep_alive: keep_alive && !http11,
+    })
+}
+
+/// One connection: a chat channel whose records are request heads.
+struct HttpChannel;
+
+impl Handler for HttpChannel {
+    fn found_terminator(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+        if ch.closing() {
+            // Requests pipelined after a `Connection: close` get no answer.
+            return Ok(());
+        }
+        let request = parse_request(ch.incoming());
+        ch.clear_incoming();
+        match request {
+            Ok(Request::Get {
+                keep_alive: true,
+                say_keep_alive: false,
+            }) => ch.push(OK),
+            Ok(Request::Get {
+                keep_alive: true,
+                say_keep_alive: true,
+            }) => ch.push(OK_KEEP_ALIVE),
+            Ok(Request::Get {
+                keep_alive: false, ..
+            }) => respond_and_close(ch, OK_CLOSE),
+            Ok(Request::OtherMethod) => respond_and_close(ch, NOT_ALLOWED),
+            Err(()) => respond_and_close(ch, BAD_REQUEST),
+        }
+    }
+
+    fn handle_error(&mut self, ch: &mut Channel<'_>, err: io::Error) {
+        // The record cap: a request head longer than MAX_HEAD.
+        if err.kind() == io::ErrorKind::InvalidData && respond_and_close(ch, TOO_LARGE).is_ok() {
+            return;
+        }
+        ch.close();
+    }
+}
+
+fn respond_and_close(ch: &mut Channel<'_>, response: &[u8]) -> io::Result<()> {
+    ch.push(response)?;
+    ch.close_when_done();
+    Ok(())
+}
+
+/// The listener: each connection becomes a chat channel split at blank lines.
+struct HttpServer;
+
+impl Handler for HttpServer {
+    fn handle_accepted(
+        &mut self,
+        ch: &mut Channel<'_>,
+        sock: Socket,
+        _addr: Address,
+    ) -> io::Result<()> {
+        let mut conn = Dispatcher::new(sock)?.with_chat();
+        conn.set_terminator(b"\r\n\r\n");
+        conn.set_max_record(Some(MAX_HEAD));
+        ch.add(conn, HttpChannel)?;
+        Ok(())
+    }
+}
+
+fn main() -> ExitCode {
+    let args = common::ServerArgs::parse("127.0.0.1:8081", USAGE);
+    common::serve(&args, HttpServer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_keep_alive_rules() {
+        let get = |keep_alive, say_keep_alive| {
+            Ok(Request::Get {
+                keep_alive,
+                say_keep_alive,
+            })
+        };
+        assert_eq!(
+            parse_request(b"GET / HTTP/1.1\r\nHost: x"),
+            get(true, false)
+        );
+        assert_eq!(
+            parse_request(b"GET / HTTP/1.1\r\nConnection: close"),
+            get(false, false)
+        );
+        assert_eq!(parse_request(b"GET / HTTP/1.0"), get(false, false));
+        assert_eq!(
+            parse_request(b"GET / HTTP/1.0\r\nConnection: Keep-Alive"),
+            get(true, true)
+        );
+        assert_eq!(parse_request(b"\r\nGET /x HTTP/1.1"), get(true, false));
+        assert_eq!(parse_request(b"POST / HTTP/1.1"), Ok(Request::OtherMethod));
+    }
+
+    #[test]
+    fn rejects_malformed_heads() {
+        for head in [
+            &b"GET /"[..],
+            b"GET / HTTP/2.0",
+            b"get / HTTP/1.1",
+            b"GET  / HTTP/1.1",
+            b"",
+            b"\r\n",
+            b"GET / HTTP/1.1\r\nno colon here",
+            b"GET / HTTP/1.1\r\n: empty name",
+            b"GET / HTTP/1.1 extra",
+        ] {
+            assert_eq!(
+                parse_request(head),
+                Err(()),
+                "{:?}",
+                String::from_utf8_lossy(head)
+            );
+        }
+    }
+}
