@@ -294,6 +294,7 @@ impl Dispatcher {
     /// Sends what the socket takes now: 0 if it would block. A disconnect
     /// errno also returns 0, and `handle_close` follows.
     pub fn send(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.sock()?; // a closed dispatcher is an error, not a disconnect
         let result = write_to(&self.socket, self.file, data);
         self.sent(result)
     }
@@ -328,6 +329,7 @@ impl Dispatcher {
     ///   Returned with `?` from a callback, the reactor ignores it; asyncore
     ///   sent it to `handle_error`, which closed the channel.
     pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sock()?; // a closed dispatcher is an error, not an end of file
         match read_from(&self.socket, self.file, buf) {
             Ok(0) if !buf.is_empty() => {
                 self.pending.close = true;
