@@ -180,7 +180,13 @@ fn http_client_reports_a_refused_connect() {
 
 #[test]
 fn every_example_has_help_and_rejects_bad_arguments() {
-    for name in ["echo_server", "http_client"] {
+    for name in [
+        "echo_server",
+        "http_client",
+        "http_server",
+        "chat_server",
+        "pipe_reader",
+    ] {
         let help = Command::new(example(name)).arg("--help").output().unwrap();
         assert!(help.status.success(), "{name} --help failed");
         assert!(
@@ -210,4 +216,200 @@ fn echo_server_reports_an_address_in_use() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen on"));
     drop(taken);
+}
+
+const HELLO: &[u8] =
+    b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n\r\nHello, world!";
+
+/// A blocking client connection with bounded waits.
+fn connect(addr: &str) -> TcpStream {
+    let stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(WAIT_LIMIT)).unwrap();
+    stream.set_write_timeout(Some(WAIT_LIMIT)).unwrap();
+    stream
+}
+
+/// Reads until the peer closes.
+fn read_to_close(mut stream: &TcpStream) -> Vec<u8> {
+    let mut all = Vec::new();
+    stream
+        .read_to_end(&mut all)
+        .expect("read until the server closes");
+    all
+}
+
+/// Keep-alive, pipelining, Connection: close, HTTP/1.0, 400 and 431, with a
+/// std client: exact bytes.
+fn http_server_speaks_http(backend: &str) {
+    let server = Server::start("http_server", backend);
+    // Three requests on one connection, the first two in one write.
+    let mut conn = connect(&server.addr);
+    conn.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let mut two = vec![0u8; 2 * HELLO.len()];
+    conn.read_exact(&mut two).unwrap();
+    assert_eq!(two, [HELLO, HELLO].concat());
+    // A request split across writes, then Connection: close.
+    conn.write_all(b"GET / HTTP/1.1\r\nHo").unwrap();
+    conn.write_all(b"st: a\r\nConnection: close\r\n\r\nGET /never HTTP/1.1\r\n\r\n")
+        .unwrap();
+    let last = read_to_close(&conn);
+    assert!(
+        last.starts_with(b"HTTP/1.1 200 OK\r\n"),
+        "{}",
+        String::from_utf8_lossy(&last)
+    );
+    assert!(
+        last.ends_with(b"Connection: close\r\n\r\nHello, world!"),
+        "one answer, then close"
+    );
+    // HTTP/1.0 without keep-alive: answer, then close.
+    let mut old = connect(&server.addr);
+    old.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    assert!(read_to_close(&old).ends_with(b"Hello, world!"));
+    // A malformed request line: 400, then close.
+    let mut bad = connect(&server.addr);
+    bad.write_all(b"NONSENSE\r\n\r\n").unwrap();
+    assert!(read_to_close(&bad).starts_with(b"HTTP/1.1 400 Bad Request\r\n"));
+    // A head over 8 KiB: 431, then close.
+    let mut huge = connect(&server.addr);
+    let head = [
+        &b"GET / HTTP/1.1\r\nX-Big: "[..],
+        &[b'a'; 9000],
+        b"\r\n\r\n",
+    ]
+    .concat();
+    let _ = huge.write_all(&head); // the server may close before it has read it all
+    assert!(read_to_close(&huge).starts_with(b"HTTP/1.1 431 "));
+}
+
+#[test]
+fn http_server_poll() {
+    http_server_speaks_http("poll");
+}
+
+#[test]
+fn http_server_select() {
+    http_server_speaks_http("select");
+}
+
+/// curl, one URL and then two URLs on one connection.
+fn http_server_serves_curl(backend: &str) {
+    let server = Server::start("http_server", backend);
+    let url = format!("http://{}/", server.addr);
+    let one = Command::new("curl")
+        .args(["-s", "--max-time", "20", &url])
+        .output()
+        .expect("curl is installed");
+    assert!(one.status.success());
+    assert_eq!(one.stdout, b"Hello, world!");
+    let two = Command::new("curl")
+        .args([
+            "-s",
+            "--max-time",
+            "20",
+            "-w",
+            "|%{num_connects}\n",
+            &url,
+            &format!("{url}again"),
+        ])
+        .output()
+        .unwrap();
+    assert!(two.status.success());
+    // The second transfer reuses the first one's connection: 0 new connects.
+    assert_eq!(
+        String::from_utf8_lossy(&two.stdout),
+        "Hello, world!|1\nHello, world!|0\n"
+    );
+}
+
+#[test]
+fn http_server_curl_poll() {
+    http_server_serves_curl("poll");
+}
+
+#[test]
+fn http_server_curl_select() {
+    http_server_serves_curl("select");
+}
+
+/// Reads one line (up to and without the newline).
+fn read_line(reader: &mut BufReader<TcpStream>) -> String {
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("read a line");
+    line.trim_end_matches('\n').to_string()
+}
+
+/// Three clients: a line from one reaches the two others with its address;
+/// /quit leaves; an overlong line is refused and closed.
+fn chat_server_relays_lines(backend: &str) {
+    let server = Server::start("chat_server", backend);
+    let clients: Vec<TcpStream> = (0..3).map(|_| connect(&server.addr)).collect();
+    let mut readers: Vec<_> = clients
+        .iter()
+        .map(|c| BufReader::new(c.try_clone().unwrap()))
+        .collect();
+    // The server accepts in connection order, so once the last client's
+    // line reaches the first two, all three are in the room.
+    let names: Vec<String> = clients
+        .iter()
+        .map(|c| c.local_addr().unwrap().to_string())
+        .collect();
+    (&clients[2]).write_all(b"hello from 2\n").unwrap();
+    for reader in &mut readers[..2] {
+        assert_eq!(read_line(reader), format!("{}: hello from 2", names[2]));
+    }
+    (&clients[0]).write_all(b"hi from 0\r\n").unwrap();
+    for reader in &mut readers[1..] {
+        assert_eq!(read_line(reader), format!("{}: hi from 0", names[0]));
+    }
+    let mut first = &clients[0];
+    first.write_all(b"/quit\n").unwrap();
+    assert_eq!(read_line(&mut readers[0]), "bye");
+    let mut rest = String::new();
+    readers[0].read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "", "closed after bye");
+    let mut second = &clients[1];
+    second.write_all(&[b'x'; 5000]).unwrap();
+    assert_eq!(
+        read_line(&mut readers[1]),
+        "error: line longer than 4096 bytes"
+    );
+    let mut rest = String::new();
+    let _ = readers[1].read_to_string(&mut rest);
+    assert_eq!(rest, "", "closed after the refusal");
+    // The third is still served, and heard nothing from the other two's
+    // /quit or overlong line.
+    (&clients[2]).write_all(b"/quit\n").unwrap();
+    assert_eq!(read_line(&mut readers[2]), "bye");
+}
+
+#[test]
+fn chat_server_poll() {
+    chat_server_relays_lines("poll");
+}
+
+#[test]
+fn chat_server_select() {
+    chat_server_relays_lines("select");
+}
+
+#[test]
+fn pipe_reader_prefixes_lines_and_keeps_the_status() {
+    for backend in ["poll", "select"] {
+        let script = "echo one; echo two >&2; printf 'no newline'; exit 3";
+        let out = Command::new(example("pipe_reader"))
+            .args(["--backend", backend, "sh", "-c", script])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(3), "{backend}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.sort();
+        assert_eq!(
+            lines,
+            ["err: two", "out: no newline", "out: one"],
+            "{backend}"
+        );
+    }
 }
