@@ -1,37 +1,122 @@
 //! # pollreactor: asyncore for Rust
 //!
 //! A small, single-threaded, level-triggered event loop over `poll(2)` and
-//! `select(2)`, with the programming model of Python's `asyncore`: each
-//! connection is a *channel*, a [`Dispatcher`] (the socket and its state)
-//! paired with your [`Handler`] (the callbacks). The [`Reactor`] holds the
-//! channels and runs the loop.
+//! `select(2)`, with the programming model of Python's `asyncore`, and the
+//! `libc` crate as its only dependency. These pages are also a guided tour
+//! of how such a loop works; each step links to the code that does it.
 //!
-//! ## One loop iteration
+//! ## What a reactor is
+//!
+//! A server with many connections cannot block in `recv` on one of them
+//! while the others wait. A *reactor* turns the problem around: it asks the
+//! kernel which sockets can make progress right now, and only then *reacts*
+//! by calling the code for those sockets. Each connection is a *channel*:
+//! a [`Dispatcher`] (the socket and its asyncore state: connected,
+//! accepting, connecting, address) paired with your [`Handler`] (the
+//! callbacks). The [`Reactor`] holds the channels and runs the loop.
+//!
+//! ## One loop iteration, step by step
 //!
 //! [`Reactor::poll_once`] is the whole loop body, and reads top to bottom:
 //!
 //! 1. **Interest.** Every channel is asked [`Handler::readable`] and
-//!    [`Handler::writable`]. A listener is never asked to write.
-//! 2. **Wait.** One `poll(2)` or `select(2)` call ([`Backend`]) waits, up
-//!    to the timeout, until some descriptor is ready.
+//!    [`Handler::writable`], once. A listener is never asked to write (it has
+//!    nothing to write; a listening socket's readability means "a connection
+//!    is waiting"). Channels that want nothing are left out.
+//! 2. **Wait.** One system call, `poll(2)` or `select(2)` (the [`Backend`]),
+//!    sleeps until some descriptor is ready or the timeout passes. The
+//!    buffers it fills are reused, so a steady loop allocates nothing.
 //! 3. **Dispatch.** Each ready channel's readiness becomes callbacks, in
 //!    asyncore's order: `handle_connect` (the first event of a connecting
-//!    socket, after `SO_ERROR` says the connect worked), `handle_accept` or
+//!    socket, once `SO_ERROR` says the connect worked), `handle_accept` or
 //!    `handle_read`, `handle_write`, `handle_expt` (urgent data), and
-//!    `handle_close` (hang-up). A channel closed earlier in the pass gets
-//!    nothing more.
+//!    `handle_close` (a hang-up with nothing left to read). Errors a
+//!    callback returns are routed like asyncore's exceptions (see
+//!    [`Handler`]). A channel closed earlier in the pass gets nothing more.
 //!
 //! [`Reactor::run`] repeats that until no channel is left, a count of
-//! iterations is spent, or a handler calls [`Channel::exit_now`].
+//! iterations is spent, or a handler calls [`Channel::exit_now`]: asyncore's
+//! `loop()`.
 //!
-//! ## Level-triggered, non-blocking
+//! ```
+//! use pollreactor::{Backend, Channel, Dispatcher, Family, Handler, Reactor, SockType, Socket};
+//! use std::{io, time::Duration};
 //!
-//! Readiness is *level-triggered*: a socket with unread data is reported
-//! again on every iteration until it is read, so a handler may read as
-//! little as it likes per call and nothing is lost. Sockets are
-//! non-blocking, so a call that cannot proceed returns at once (`send`
-//! returns 0, `recv` returns `WouldBlock`) instead of stalling every other
-//! channel.
+//! /// Upper-cases what it reads and sends it back.
+//! struct Shout;
+//! impl Handler for Shout {
+//!     fn handle_read(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+//!         let mut buf = [0u8; 64];
+//!         let n = ch.recv(&mut buf)?;
+//!         ch.send_buffered(&buf[..n].to_ascii_uppercase())
+//!     }
+//! }
+//!
+//! let (ours, theirs) = Socket::pair(Family::Unix, SockType::Stream)?;
+//! let mut reactor = Reactor::new();
+//! reactor.add(Dispatcher::new(ours)?.with_send(), Shout)?;
+//!
+//! theirs.send(b"hello")?;
+//! // One iteration: interest (readable), wait (ready at once), dispatch
+//! // (handle_read, which answers).
+//! reactor.poll_once(Some(Duration::from_secs(5)), Backend::Poll)?;
+//! // The answer was sent inside handle_read, so it is already there.
+//! let mut answer = [0u8; 5];
+//! assert_eq!(theirs.recv(&mut answer)?, 5);
+//! assert_eq!(&answer, b"HELLO");
+//! # Ok::<(), io::Error>(())
+//! ```
+//!
+//! ## Level-triggered, not edge-triggered
+//!
+//! `poll` and `select` are *level-triggered*: a socket with unread data is
+//! reported on every iteration until it is read. So a handler may read as
+//! little as it likes per call (one `recv` per event, as asyncore did) and
+//! nothing is lost; it is simply called again. An *edge-triggered* loop
+//! (mio, epoll with `EPOLLET`) reports a change only once, so every handler
+//! must read until `WouldBlock` or hang forever. The price of level
+//! triggering is that a channel which says `writable()` while it has
+//! nothing to write makes every wait return at once: interest must follow
+//! what a channel really wants, which is why
+//! [`Dispatcher::with_send`] is writable only while output is queued.
+//!
+//! ## Why non-blocking sockets
+//!
+//! Readiness is a hint, not a promise: another thread, a signal, or the
+//! kernel dropping a bad packet can make a "readable" socket have nothing
+//! after all. Every socket here is non-blocking, so such a call returns at
+//! once instead of stalling every other channel: [`Dispatcher::send`]
+//! returns 0 and [`Dispatcher::recv`] returns `WouldBlock`, which the
+//! reactor ignores when a callback passes it on with `?`.
+//!
+//! ## How connect and accept become events
+//!
+//! A non-blocking `connect` returns `EINPROGRESS` at once
+//! ([`Dispatcher::connect`]); the socket becomes writable (or readable,
+//! with an error) when the handshake ends, and the reactor then reads
+//! `SO_ERROR` and calls `handle_connect` or, for a refused connect,
+//! `handle_error`. A listening socket becomes readable when a connection
+//! waits in its backlog; the default [`Handler::handle_accept`] accepts it
+//! and hands the new socket to [`Handler::handle_accepted`].
+//!
+//! ## How a close is detected
+//!
+//! The peer closing its end makes the socket readable, and `recv` then
+//! returns 0 bytes: the end of file. [`Dispatcher::recv`] returns `Ok(0)`
+//! and the reactor calls `handle_close` when the callback returns. A reset
+//! connection shows up as `ECONNRESET` or `EPIPE` from `recv`/`send`, which
+//! are treated the same way ([`DISCONNECTED`]). `poll` also reports
+//! `POLLHUP`; with data still unread the reactor reads it first, so nothing
+//! the peer sent before closing is dropped.
+//!
+//! ## select's FD_SETSIZE limit
+//!
+//! `select` takes bitmaps of `FD_SETSIZE` bits (1024 on Linux): it cannot
+//! watch descriptor 1024 or above at all, and the C macros would write
+//! outside the bitmap if asked to. The select backend checks every
+//! descriptor first and fails the wait with an `InvalidInput` error naming
+//! the fd and the limit. `poll` has no such limit, which is why it is the
+//! default.
 //!
 //! ## Example: the echo server of the asyncore manual
 //!
@@ -63,6 +148,15 @@
 //! # Ok::<(), io::Error>(())
 //! ```
 //!
+//! ## asynchat: records and producers
+//!
+//! A dispatcher made [`with_chat`](Dispatcher::with_chat) is asynchat's
+//! `async_chat`: its input is split at a [`Terminator`] (bytes such as
+//! `b"\r\n"`, a byte count, or none), each record's bytes go to
+//! [`Handler::collect_incoming_data`] and its end to
+//! [`Handler::found_terminator`]; output is queued with
+//! [`push`](Dispatcher::push) or produced on demand by a [`Producer`].
+//!
 //! ## Where this differs from asyncore, on purpose
 //!
 //! * Channels are keyed by [`Token`], not by descriptor number: a channel
@@ -73,25 +167,37 @@
 //! * A hang-up with unread data is read to the end before `handle_close`,
 //!   on both backends, and `handle_close` runs once.
 //! * `handle_close` after an end of file or disconnect seen by `recv` or
-//!   `send` runs when the callback that saw it returns, not inside `recv`.
+//!   `send` runs when the callback that saw it returns, not inside `recv`;
+//!   and by default a channel with queued output sends it first (a peer
+//!   that half-closed still gets its answer).
 //! * A disconnect errno from a callback goes to `handle_close` on both
 //!   backends (asyncore's select path sent it to `handle_error`).
-//! * Inside `handle_connect` the channel already reads as connected.
+//! * Inside `handle_connect` the channel already reads as connected; a
+//!   connect that completes at once runs `handle_connect` inside
+//!   [`Reactor::add`] (or after the callback that called `connect`).
 //! * `EAGAIN` from a Unix-domain `connect` (full backlog) is an error, not
 //!   "in progress".
-//! * A `with_send` dispatcher is writable only while connecting or holding
-//!   output, so an unconnected UDP channel does not spin.
+//! * A buffered (`with_send`, `with_chat`) dispatcher is writable only
+//!   while connecting or holding output, so an unconnected UDP channel does
+//!   not spin.
+//! * A chat channel can cap its records ([`Dispatcher::set_max_record`]).
 //! * Timeouts round up to poll's milliseconds (never a busy poll) and
 //!   saturate; `EINTR` resumes the wait with the time that remains.
 //! * The default backend is poll; the first channel served rotates from one
 //!   iteration to the next.
 //!
-//! ## Where the unsafe code is
+//! ## Where the unsafe code is, and why it is sound
 //!
-//! Only in the private `sys` module: thin wrappers over libc calls, each
-//! `unsafe` block with a `// SAFETY:` comment. The crate denies
-//! `unsafe_code` everywhere else, and every descriptor is an
-//! [`OwnedFd`](std::os::fd::OwnedFd), closed exactly once.
+//! Only in the private `sys` module (`src/sys/`): thin wrappers over the
+//! libc calls, each `unsafe` block with a `// SAFETY:` comment that names
+//! its invariant. The arguments are always either plain integers or
+//! pointers to live Rust values of the right type and length (a slice and
+//! its length, a `sockaddr_storage` and its size); descriptors are passed as
+//! `BorrowedFd`, so the borrow checker proves they are open for the call;
+//! a new descriptor becomes an [`OwnedFd`](std::os::fd::OwnedFd) on the
+//! line that receives it, so it is closed exactly once; and `FD_SET` is
+//! reached only after the bounds check above. The crate denies
+//! `unsafe_code` everywhere else (a lint, not a habit).
 
 mod address;
 mod backend;
