@@ -97,6 +97,7 @@ pub(crate) struct Interest {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Event {
     pub(crate) token: Token,
+    pub(crate) fd: RawFd,
     pub(crate) ready: Ready,
 }
 
@@ -143,6 +144,7 @@ impl Poller {
             if p.revents != 0 {
                 self.events.push(Event {
                     token: i.token,
+                    fd: i.fd,
                     ready: Ready::from_poll(p.revents),
                 });
             }
@@ -172,6 +174,7 @@ impl Poller {
                 self.events
                     .extend(interest.iter().filter(|i| !is_open(i.fd)).map(|i| Event {
                         token: i.token,
+                        fd: i.fd,
                         ready: Ready::NVAL,
                     }));
                 return Ok(());
@@ -186,6 +189,7 @@ impl Poller {
             if ready != Ready::default() {
                 self.events.push(Event {
                     token: i.token,
+                    fd: i.fd,
                     ready,
                 });
             }

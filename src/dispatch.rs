@@ -15,37 +15,38 @@ pub(crate) fn dispatch(h: &mut dyn Handler, ch: &mut Channel<'_>, ready: Ready) 
     // The descriptor was closed behind the reactor's back: nothing else in
     // `ready` means anything.
     if ready.any(Ready::NVAL) {
-        step(h, ch, |h, ch| h.handle_close(ch));
+        step(h, ch, "close", |h, ch| h.handle_close(ch));
         return;
     }
     // The first event of a connecting channel says how the connect ended.
     let any_io = Ready::READ.or(Ready::WRITE).or(Ready::HUP).or(Ready::ERR);
-    if ch.connecting() && ready.any(any_io) && !step(h, ch, handle_connect_event) {
+    if ch.connecting() && ready.any(any_io) && !step(h, ch, "connect", handle_connect_event) {
         return;
     }
     if ready.any(Ready::READ) {
-        let read = |h: &mut dyn Handler, ch: &mut Channel<'_>| {
-            if ch.accepting() {
-                h.handle_accept(ch)
-            } else {
-                h.handle_read(ch)
-            }
+        let ok = if ch.accepting() {
+            step(h, ch, "accept", |h, ch| h.handle_accept(ch))
+        } else {
+            step(h, ch, "read", |h, ch| h.handle_read(ch))
         };
-        if !step(h, ch, read) {
+        if !ok {
             return;
         }
     }
-    if ready.any(Ready::WRITE) && !ch.accepting() && !step(h, ch, |h, ch| h.handle_write(ch)) {
+    if ready.any(Ready::WRITE)
+        && !ch.accepting()
+        && !step(h, ch, "write", |h, ch| h.handle_write(ch))
+    {
         return;
     }
-    if ready.any(Ready::PRI) && !step(h, ch, handle_expt_event) {
+    if ready.any(Ready::PRI) && !step(h, ch, "expt", handle_expt_event) {
         return;
     }
     // Hang-up or error with nothing to read. With READ set we leave it to
     // the read above: recv drains every byte and then sees the end of file,
     // so nothing the peer sent before closing is dropped.
     if ready.any(Ready::HUP.or(Ready::ERR)) && !ready.any(Ready::READ) {
-        step(h, ch, |h, ch| h.handle_close(ch));
+        step(h, ch, "close", |h, ch| h.handle_close(ch));
     }
 }
 
@@ -54,8 +55,10 @@ pub(crate) fn dispatch(h: &mut dyn Handler, ch: &mut Channel<'_>, ready: Ready) 
 fn step(
     h: &mut dyn Handler,
     ch: &mut Channel<'_>,
+    name: &'static str,
     callback: impl FnOnce(&mut dyn Handler, &mut Channel<'_>) -> io::Result<()>,
 ) -> bool {
+    ch.trace_callback(name);
     if let Err(err) = callback(h, ch) {
         route_error(h, ch, err);
         return false;
@@ -89,11 +92,14 @@ pub(crate) fn route_error(h: &mut dyn Handler, ch: &mut Channel<'_>, err: io::Er
         return;
     }
     if is_disconnect(&err) {
+        ch.trace_callback("close");
         if let Err(err) = h.handle_close(ch) {
+            ch.trace_callback("error");
             h.handle_error(ch, err);
         }
         return;
     }
+    ch.trace_callback("error");
     h.handle_error(ch, err);
 }
 
@@ -102,12 +108,14 @@ pub(crate) fn route_error(h: &mut dyn Handler, ch: &mut Channel<'_>, err: io::Er
 /// disconnect that `recv`/`send` saw. Each runs at most once per call.
 pub(crate) fn settle(h: &mut dyn Handler, ch: &mut Channel<'_>) {
     if std::mem::take(&mut ch.pending.connect) && ch.is_open() {
+        ch.trace_callback("connect");
         ch.set_connected();
         if let Err(err) = h.handle_connect(ch) {
             route_error(h, ch, err);
         }
     }
     if std::mem::take(&mut ch.pending.close) && ch.is_open() {
+        ch.trace_callback("close");
         if let Err(err) = h.handle_close(ch) {
             route_error(h, ch, err);
         }

@@ -202,24 +202,32 @@
 mod address;
 mod backend;
 mod chat;
+mod context;
 mod dispatch;
 mod dispatcher;
 mod errors;
 mod handler;
 mod output;
 mod reactor;
+mod signals;
 mod socket;
 mod sys;
+mod timer;
+mod trace;
+mod waker;
 
 pub use address::{Address, Family, SockType};
 pub use backend::Backend;
 pub use chat::{find_prefix_at_end, Terminator, IN_BUFFER_SIZE};
+pub use context::{Channel, Context, Token};
 pub use dispatcher::{Dispatcher, SEND_CHUNK};
 pub use errors::{is_disconnect, is_would_block, DISCONNECTED};
 pub use handler::{write_log_line, Handler, LogKind};
 pub use output::{Producer, SimpleProducer};
-pub use reactor::{Channel, LoopOptions, Reactor, Token};
+pub use reactor::{LoopOptions, Reactor};
 pub use socket::Socket;
+pub use timer::TimerId;
+pub use waker::Waker;
 
 /// The process' limit on open descriptors (`RLIMIT_NOFILE`): soft and hard.
 pub fn fd_limit() -> std::io::Result<(u64, u64)> {

@@ -1,273 +1,29 @@
-//! The [`Reactor`]: the channel map and the loop.
+//! The [`Reactor`]: a [`Context`] (the channels and timers) and the loop
+//! that runs them.
 
-use std::any::Any;
 use std::fmt;
 use std::io;
 use std::ops::{Deref, DerefMut};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::backend::{Event, Interest, Poller};
-use crate::dispatch::{dispatch, settle};
-use crate::{Backend, Dispatcher, Handler};
-
-/// Names one channel of a [`Reactor`]. A token is never reused for another
-/// channel, even when the new one gets the same descriptor number, so a
-/// stale token simply finds nothing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Token {
-    slot: u32,
-    generation: u32,
-}
-
-/// A channel: its dispatcher and the handler that owns its callbacks.
-struct Entry {
-    disp: Dispatcher,
-    handler: Box<dyn Handler>,
-}
-
-/// One place in the channel map.
-enum Slot {
-    Free,
-    /// Taken out while one of its callbacks runs; `close` records a
-    /// `close_channel` asked for meanwhile (by a channel it called).
-    Busy {
-        close: bool,
-    },
-    Live(Entry),
-}
-
-/// The channel map (asyncore's `socket_map`): slots indexed by token, each
-/// with a generation so that a token outlives its channel harmlessly.
-#[derive(Default)]
-pub(crate) struct ChannelMap {
-    slots: Vec<(u32, Slot)>,
-    free: Vec<u32>,
-    live: usize,
-    pub(crate) exit: bool,
-}
-
-impl ChannelMap {
-    fn add(&mut self, disp: Dispatcher, handler: Box<dyn Handler>) -> io::Result<Token> {
-        if !disp.is_open() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "cannot add a closed dispatcher",
-            ));
-        }
-        let connect_done = disp.pending.connect;
-        let entry = Entry { disp, handler };
-        let token = match self.free.pop() {
-            Some(slot) => {
-                let (generation, place) = &mut self.slots[slot as usize];
-                *place = Slot::Live(entry);
-                Token {
-                    slot,
-                    generation: *generation,
-                }
-            }
-            None => {
-                self.slots.push((0, Slot::Live(entry)));
-                Token {
-                    slot: (self.slots.len() - 1) as u32,
-                    generation: 0,
-                }
-            }
-        };
-        self.live += 1;
-        if connect_done {
-            // connect() finished before the channel had a handler: its
-            // handle_connect runs now, before any other callback.
-            self.call(token, |_, _| ());
-        }
-        Ok(token)
-    }
-
-    fn slot(&self, t: Token) -> Option<&Slot> {
-        match self.slots.get(t.slot as usize) {
-            Some((generation, slot)) if *generation == t.generation => Some(slot),
-            _ => None,
-        }
-    }
-
-    fn slot_mut(&mut self, t: Token) -> Option<&mut Slot> {
-        match self.slots.get_mut(t.slot as usize) {
-            Some((generation, slot)) if *generation == t.generation => Some(slot),
-            _ => None,
-        }
-    }
-
-    fn entry(&self, t: Token) -> Option<&Entry> {
-        match self.slot(t) {
-            Some(Slot::Live(e)) => Some(e),
-            _ => None,
-        }
-    }
-
-    /// Frees a slot: its generation moves on, so old tokens stop matching.
-    fn free_slot(&mut self, t: Token) {
-        let (generation, slot) = &mut self.slots[t.slot as usize];
-        *generation = generation.wrapping_add(1);
-        *slot = Slot::Free;
-        self.free.push(t.slot);
-        self.live -= 1;
-    }
-
-    /// Takes a channel out of the map, leaving its slot busy.
-    fn take(&mut self, t: Token) -> Option<Entry> {
-        let slot = self.slot_mut(t)?;
-        match std::mem::replace(slot, Slot::Busy { close: false }) {
-            Slot::Live(e) => Some(e),
-            other => {
-                *slot = other;
-                None
-            }
-        }
-    }
-
-    /// Puts a taken channel back, or forgets it if it was closed meanwhile.
-    fn restore(&mut self, t: Token, mut entry: Entry) {
-        if let Some(Slot::Busy { close: true }) = self.slot(t) {
-            entry.disp.close();
-        }
-        if entry.disp.is_open() {
-            self.slots[t.slot as usize].1 = Slot::Live(entry);
-        } else {
-            self.free_slot(t);
-        }
-    }
-
-    /// Runs `f` with the channel's handler and a [`Channel`] view of it,
-    /// then the callbacks that `f` left pending (a connect that completed, a
-    /// peer that closed). `None` if the token names no channel, or one whose
-    /// callback is running.
-    pub(crate) fn call<R>(
-        &mut self,
-        t: Token,
-        f: impl FnOnce(&mut dyn Handler, &mut Channel<'_>) -> R,
-    ) -> Option<R> {
-        let mut entry = self.take(t)?;
-        let mut ch = Channel {
-            token: t,
-            disp: &mut entry.disp,
-            map: self,
-        };
-        let result = f(&mut *entry.handler, &mut ch);
-        settle(&mut *entry.handler, &mut ch);
-        self.restore(t, entry);
-        Some(result)
-    }
-
-    /// Closes a channel without calling its handler (asyncore's `close()`
-    /// called on another dispatcher).
-    fn close(&mut self, t: Token) -> bool {
-        match self.slot_mut(t) {
-            Some(Slot::Busy { close }) => *close = true,
-            Some(Slot::Live(_)) => {
-                let entry = self.take(t);
-                self.free_slot(t);
-                drop(entry);
-            }
-            _ => return false,
-        }
-        true
-    }
-}
-
-/// A channel as its callbacks see it: the channel's [`Dispatcher`] (through
-/// `Deref`, so `ch.recv(..)`, `ch.send(..)`, `ch.close()` work directly)
-/// plus access to the rest of the reactor: adding channels, closing or
-/// calling others, and ending the loop.
-pub struct Channel<'a> {
-    token: Token,
-    disp: &'a mut Dispatcher,
-    map: &'a mut ChannelMap,
-}
-
-impl Channel<'_> {
-    /// This channel's token.
-    pub fn token(&self) -> Token {
-        self.token
-    }
-
-    /// Adds a channel (an accepted connection, a new client). It is polled
-    /// from the next loop iteration on.
-    pub fn add<H: Handler>(&mut self, disp: Dispatcher, handler: H) -> io::Result<Token> {
-        self.map.add(disp, Box::new(handler))
-    }
-
-    /// Closes another channel (or this one) without calling its handler, as
-    /// calling asyncore's `close()` on another dispatcher did. It gets no
-    /// further callbacks. Returns false if there was no such channel.
-    pub fn close_channel(&mut self, t: Token) -> bool {
-        if t == self.token {
-            self.disp.close();
-            return true;
-        }
-        self.map.close(t)
-    }
-
-    /// Runs `f` on another channel's handler and dispatcher, for example to
-    /// queue output on it. `None` if `t` names no channel, or names this
-    /// one or one whose callback is already running.
-    pub fn call<R>(
-        &mut self,
-        t: Token,
-        f: impl FnOnce(&mut dyn Handler, &mut Channel<'_>) -> R,
-    ) -> Option<R> {
-        self.map.call(t, f)
-    }
-
-    /// Another channel's dispatcher, to look at.
-    pub fn dispatcher(&self, t: Token) -> Option<&Dispatcher> {
-        self.map.entry(t).map(|e| &e.disp)
-    }
-
-    /// How many channels the reactor holds.
-    pub fn channel_count(&self) -> usize {
-        self.map.live
-    }
-
-    /// Ends the loop (asyncore's `raise ExitNow`): no further callback runs
-    /// in this iteration, and [`Reactor::run`] returns `Ok(())`.
-    pub fn exit_now(&mut self) {
-        self.map.exit = true;
-    }
-
-    /// Whether a callback asked the loop to end.
-    pub fn exit_requested(&self) -> bool {
-        self.map.exit
-    }
-}
-
-impl Deref for Channel<'_> {
-    type Target = Dispatcher;
-    fn deref(&self) -> &Dispatcher {
-        self.disp
-    }
-}
-
-impl DerefMut for Channel<'_> {
-    fn deref_mut(&mut self) -> &mut Dispatcher {
-        self.disp
-    }
-}
-
-impl fmt::Debug for Channel<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.disp.fmt(f)
-    }
-}
+use crate::context::Slot;
+use crate::dispatch::dispatch;
+use crate::signals::Signals;
+use crate::trace::Trace;
+use crate::waker::WakerEnd;
+use crate::{Backend, Context, Token, Waker};
 
 /// How [`Reactor::run`] loops: asyncore's `loop(timeout, use_poll, map, count)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LoopOptions {
-    /// The longest each wait may last; `None` waits until an event.
-    /// Default: 30 seconds, as asyncore.
+    /// The longest each wait may last; `None` waits until an event (or the
+    /// next timer). Default: 30 seconds, as asyncore.
     pub timeout: Option<Duration>,
     /// Which system call waits. Default: [`Backend::Poll`].
     pub backend: Backend,
-    /// Stop after this many iterations (waits); `None`: run until the map
-    /// is empty or a handler calls [`Channel::exit_now`].
+    /// Stop after this many iterations (waits); `None`: run until no
+    /// channel or timer is left or a callback calls `exit_now`.
     pub count: Option<u64>,
 }
 
@@ -301,11 +57,22 @@ impl LoopOptions {
     }
 }
 
-/// The event loop: a map of channels, and the loop that waits on them and
-/// calls their handlers.
+/// Internal descriptors polled beside the channels.
+const WAKER: Token = Token {
+    slot: u32::MAX,
+    generation: 0,
+};
+const SIGNALS: Token = Token {
+    slot: u32::MAX - 1,
+    generation: 0,
+};
+
+/// The event loop: a [`Context`] (the channels, the timers; the reactor
+/// dereferences to it) and the loop that waits on them and calls their
+/// handlers.
 ///
 /// ```no_run
-/// use pollreactor::{Backend, Channel, Dispatcher, Handler, LoopOptions, Reactor, Socket, Address};
+/// use pollreactor::{Address, Backend, Channel, Dispatcher, Handler, LoopOptions, Reactor, Socket};
 /// use std::io;
 ///
 /// struct Echo;
@@ -332,11 +99,13 @@ impl LoopOptions {
 /// ```
 #[derive(Default)]
 pub struct Reactor {
-    map: ChannelMap,
+    ctx: Context,
     poller: Poller,
     interest: Vec<Interest>,
     /// Where the next interest scan starts, so no channel is always first.
     rotation: usize,
+    waker: Option<WakerEnd>,
+    signals: Option<Signals>,
 }
 
 impl Reactor {
@@ -345,97 +114,71 @@ impl Reactor {
         Reactor::default()
     }
 
-    /// Adds a channel; it is polled from the next iteration on. If the
-    /// dispatcher's `connect` already completed, `handle_connect` runs
-    /// before this returns.
-    pub fn add<H: Handler>(&mut self, disp: Dispatcher, handler: H) -> io::Result<Token> {
-        self.map.add(disp, Box::new(handler))
-    }
-
-    /// Takes a channel out of the reactor without closing it (asyncore's
-    /// `del_channel`): the socket is yours again.
-    pub fn remove(&mut self, t: Token) -> Option<(Dispatcher, Box<dyn Handler>)> {
-        let entry = self.map.take(t)?;
-        self.map.free_slot(t);
-        Some((entry.disp, entry.handler))
-    }
-
     /// Closes a channel without calling its handler. False if there was none.
     pub fn close(&mut self, t: Token) -> bool {
-        self.map.close(t)
+        self.ctx.close_channel(t)
     }
 
-    /// Closes every channel (asyncore's `close_all`); the map is then empty.
-    pub fn close_all(&mut self) {
-        for t in self.tokens().collect::<Vec<_>>() {
-            self.map.close(t);
+    /// A [`Waker`] for other threads: to wake this loop and post closures
+    /// to it. All wakers of a reactor share one socket pair.
+    pub fn waker(&mut self) -> io::Result<Waker> {
+        if self.waker.is_none() {
+            self.waker = Some(WakerEnd::new()?);
         }
+        Ok(self.waker.as_ref().expect("just set").waker())
     }
 
-    /// How many channels there are.
-    pub fn len(&self) -> usize {
-        self.map.live
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.map.live == 0
-    }
-
-    /// Whether `t` names a channel of this reactor.
-    pub fn contains(&self, t: Token) -> bool {
-        self.map.entry(t).is_some()
-    }
-
-    /// The tokens of all channels.
-    pub fn tokens(&self) -> impl Iterator<Item = Token> + '_ {
-        self.map
-            .slots
-            .iter()
-            .enumerate()
-            .filter_map(|(i, (generation, slot))| match slot {
-                Slot::Live(_) => Some(Token {
-                    slot: i as u32,
-                    generation: *generation,
-                }),
-                _ => None,
-            })
-    }
-
-    /// A channel's dispatcher.
-    pub fn dispatcher(&self, t: Token) -> Option<&Dispatcher> {
-        self.map.entry(t).map(|e| &e.disp)
-    }
-
-    /// A channel's handler, if it is an `H`.
-    pub fn handler<H: Handler>(&self, t: Token) -> Option<&H> {
-        let any: &dyn Any = &*self.map.entry(t)?.handler;
-        any.downcast_ref()
-    }
-
-    /// Runs `f` on a channel's handler and dispatcher from outside the loop,
-    /// followed by any callback it made due (`handle_close` after a recv that
-    /// saw the end of file, say). `None` if there is no such channel.
-    pub fn call<R>(
+    /// Runs `f` on the loop thread whenever signal `signum` (SIGINT,
+    /// SIGTERM, SIGHUP, SIGCHLD, any catchable one) arrives.
+    ///
+    /// The C handler only writes the signal's number to a socket that the
+    /// loop polls (the self-pipe trick), so `f` may do anything. It is
+    /// installed with `SA_RESTART`, for the rest of the process' life. One
+    /// reactor per process receives signals: a second one gets
+    /// `AlreadyExists`.
+    ///
+    /// ```no_run
+    /// use pollreactor::{LoopOptions, Reactor};
+    /// let mut reactor = Reactor::new();
+    /// reactor.on_signal(libc::SIGTERM, |ctx| {
+    ///     ctx.close_all();
+    ///     ctx.exit_now();
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn on_signal(
         &mut self,
-        t: Token,
-        f: impl FnOnce(&mut dyn Handler, &mut Channel<'_>) -> R,
-    ) -> Option<R> {
-        self.map.call(t, f)
+        signum: i32,
+        f: impl FnMut(&mut Context) + 'static,
+    ) -> io::Result<()> {
+        if self.signals.is_none() {
+            self.signals = Some(Signals::new()?);
+        }
+        self.signals
+            .as_mut()
+            .expect("just set")
+            .add(signum, Box::new(f))
     }
 
-    /// Whether a handler called [`Channel::exit_now`] during the last iteration.
-    pub fn exit_requested(&self) -> bool {
-        self.map.exit
+    /// Turns the tracer on (`Some(writer)`, e.g. `Box::new(std::io::stderr())`)
+    /// or off: one line per iteration, see the crate docs' tour.
+    pub fn set_trace(&mut self, out: Option<Box<dyn io::Write>>) {
+        self.ctx.trace = out.map(Trace::new);
     }
 
-    /// Runs iterations until the map is empty, `count` iterations have run,
-    /// or a handler calls [`Channel::exit_now`] (asyncore's `loop`).
+    /// Whether the loop has anything to wait for: a channel or a timer.
+    fn has_work(&self) -> bool {
+        !self.ctx.is_empty() || self.ctx.pending_timers() > 0
+    }
+
+    /// Runs iterations until no channel or timer is left, `count`
+    /// iterations have run, or a callback calls `exit_now` (asyncore's
+    /// `loop`). A waker or signal handler alone does not keep it running.
     pub fn run(&mut self, opts: LoopOptions) -> io::Result<()> {
         let mut left = opts.count;
-        while !self.is_empty() && left != Some(0) {
+        while self.has_work() && left != Some(0) {
             self.poll_once(opts.timeout, opts.backend)?;
-            if self.map.exit {
+            if self.ctx.exit {
                 break;
             }
             left = left.map(|n| n - 1);
@@ -444,44 +187,77 @@ impl Reactor {
     }
 
     /// One loop iteration (asyncore's `poll` / `poll2`): ask every channel
-    /// what it waits for, wait once, then turn readiness into callbacks.
+    /// what it waits for, wait once, turn readiness into callbacks, then
+    /// run the timers that are due.
     ///
-    /// With no channels it returns at once. With channels that wait for
-    /// nothing it sleeps for `timeout` (forever if `None`), as asyncore did.
-    /// An interrupted wait (EINTR) is resumed with the time that remains.
+    /// With no channel and no timer it returns at once. With channels that
+    /// wait for nothing it sleeps for `timeout` (forever if `None`), as
+    /// asyncore did. The wait ends early for the next timer, and an
+    /// interrupted wait (EINTR) is resumed with the time that remains.
     pub fn poll_once(&mut self, timeout: Option<Duration>, backend: Backend) -> io::Result<()> {
-        self.map.exit = false;
-        if self.map.live == 0 {
+        self.ctx.exit = false;
+        if !self.has_work() {
             return Ok(());
         }
         // 1. Interest: readable() and writable(), once per channel.
         self.collect_interest();
-        // 2. The wait: one poll(2) or select(2).
+        if let Some(trace) = &mut self.ctx.trace {
+            trace.begin(backend, &self.interest);
+        }
+        // 2. The wait: one poll(2) or select(2), no longer than the next timer.
+        let timeout = self.until_next_timer(timeout);
         self.poller.wait(backend, &self.interest, timeout)?;
+        if let Some(trace) = &mut self.ctx.trace {
+            trace.ready(&self.poller.events);
+        }
         // 3. Dispatch: each ready channel's events become callbacks. A
         //    channel closed earlier in this pass has left the map, and its
         //    token (unlike its fd number) is never reused, so it gets nothing.
         for i in 0..self.poller.events.len() {
-            let Event { token, ready } = self.poller.events[i];
-            self.map.call(token, |h, ch| dispatch(h, ch, ready));
-            if self.map.exit {
+            let Event { token, ready, .. } = self.poller.events[i];
+            match token {
+                WAKER => self.run_posted(),
+                SIGNALS => self.run_signal_handlers(),
+                _ => {
+                    self.ctx.call(token, |h, ch| dispatch(h, ch, ready));
+                }
+            }
+            if self.ctx.exit {
                 break;
             }
+        }
+        // 4. Timers whose deadline has passed.
+        let fired = if self.ctx.exit {
+            0
+        } else {
+            self.ctx.run_due_timers()
+        };
+        if let Some(trace) = &mut self.ctx.trace {
+            trace.end(fired);
         }
         Ok(())
     }
 
+    /// `timeout`, shortened to the next timer's deadline.
+    fn until_next_timer(&mut self, timeout: Option<Duration>) -> Option<Duration> {
+        let Some(deadline) = self.ctx.timers.next_deadline() else {
+            return timeout;
+        };
+        let until = deadline.saturating_duration_since(Instant::now());
+        Some(timeout.map_or(until, |t| t.min(until)))
+    }
+
     /// Fills `self.interest`, starting one slot further each iteration so
-    /// that no channel is always served first.
+    /// that no channel is always served first; then the internal sockets.
     fn collect_interest(&mut self) {
         self.interest.clear();
-        let n = self.map.slots.len();
+        let n = self.ctx.slots.len();
         self.rotation = if self.rotation + 1 >= n {
             0
         } else {
             self.rotation + 1
         };
-        let (before, after) = self.map.slots.split_at_mut(self.rotation);
+        let (before, after) = self.ctx.slots.split_at_mut(self.rotation);
         let rotated = after
             .iter_mut()
             .zip(self.rotation..)
@@ -506,13 +282,60 @@ impl Reactor {
                 });
             }
         }
+        use std::os::fd::AsRawFd;
+        if let Some(waker) = &self.waker {
+            self.interest.push(Interest {
+                token: WAKER,
+                fd: waker.rx.as_raw_fd(),
+                read: true,
+                write: false,
+            });
+        }
+        if let Some(signals) = &self.signals {
+            self.interest.push(Interest {
+                token: SIGNALS,
+                fd: signals.rx.as_raw_fd(),
+                read: true,
+                write: false,
+            });
+        }
+    }
+
+    fn run_posted(&mut self) {
+        let posted = self
+            .waker
+            .as_ref()
+            .map(WakerEnd::take_posted)
+            .unwrap_or_default();
+        for f in posted {
+            f(&mut self.ctx);
+        }
+    }
+
+    fn run_signal_handlers(&mut self) {
+        if let Some(signals) = &mut self.signals {
+            signals.dispatch(&mut self.ctx);
+        }
+    }
+}
+
+impl Deref for Reactor {
+    type Target = Context;
+    fn deref(&self) -> &Context {
+        &self.ctx
+    }
+}
+
+impl DerefMut for Reactor {
+    fn deref_mut(&mut self) -> &mut Context {
+        &mut self.ctx
     }
 }
 
 impl fmt::Debug for Reactor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Reactor")
-            .field("channels", &self.map.live)
+            .field("context", &self.ctx)
             .finish()
     }
 }

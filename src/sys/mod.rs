@@ -19,12 +19,14 @@
 //! | `addr.rs` | `Address` <-> `sockaddr_storage` |
 //! | `poll.rs` | poll(2), with EINTR retried against a deadline |
 //! | `select.rs` | select(2) and a bounds-checked `FdSet` |
+//! | `signal.rs` | sigaction, and a handler that only writes to a socket |
 #![allow(unsafe_code)]
 
 pub(crate) mod addr;
 pub(crate) mod fd;
 pub(crate) mod poll;
 pub(crate) mod select;
+pub(crate) mod signal;
 pub(crate) mod socket;
 
 use std::io;
