@@ -4,17 +4,9 @@
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
-    let bsd_or_linux = [
-        "linux",
-        "android",
-        "freebsd",
-        "netbsd",
-        "openbsd",
-        "dragonfly",
-        "illumos",
-        "solaris",
-    ]
-    .contains(&os.as_str());
+    let bsd_or_linux =
+        ["linux", "android", "freebsd", "netbsd", "openbsd", "dragonfly", "illumos", "solaris"]
+            .contains(&os.as_str());
     let apple = ["macos", "ios", "tvos", "watchos", "visionos"].contains(&os.as_str());
 
     // accept4(2): accept with SOCK_NONBLOCK | SOCK_CLOEXEC in one call.

@@ -54,13 +54,7 @@ impl ChatClient {
         message.push(b'\n');
         // A copy of the list: a push that finds a dead peer runs its
         // handle_close, which leaves the room while we walk it.
-        let others: Vec<Token> = self
-            .room
-            .borrow()
-            .iter()
-            .copied()
-            .filter(|&t| t != ch.token())
-            .collect();
+        let others: Vec<Token> = self.room.borrow().iter().copied().filter(|&t| t != ch.token()).collect();
         for t in others {
             ch.call(t, |_, other| other.push(&message));
         }
@@ -113,19 +107,11 @@ struct ChatServer {
 }
 
 impl Handler for ChatServer {
-    fn handle_accepted(
-        &mut self,
-        ch: &mut Channel<'_>,
-        sock: Socket,
-        addr: Address,
-    ) -> io::Result<()> {
+    fn handle_accepted(&mut self, ch: &mut Channel<'_>, sock: Socket, addr: Address) -> io::Result<()> {
         let mut conn = Dispatcher::new(sock)?.with_chat();
         conn.set_terminator(b"\n");
         conn.set_max_record(Some(MAX_LINE));
-        let client = ChatClient {
-            name: addr.to_string(),
-            room: self.room.clone(),
-        };
+        let client = ChatClient { name: addr.to_string(), room: self.room.clone() };
         let token = ch.add(conn, client)?;
         self.room.borrow_mut().push(token);
         Ok(())
@@ -134,10 +120,5 @@ impl Handler for ChatServer {
 
 fn main() -> ExitCode {
     let args = common::ServerArgs::parse("127.0.0.1:8082", USAGE);
-    common::serve(
-        &args,
-        ChatServer {
-            room: Room::default(),
-        },
-    )
+    common::serve(&args, ChatServer { room: Room::default() })
 }

@@ -70,12 +70,7 @@ impl Handler for EchoHandler {
 struct EchoServer;
 
 impl Handler for EchoServer {
-    fn handle_accepted(
-        &mut self,
-        ch: &mut Channel<'_>,
-        sock: Socket,
-        _addr: Address,
-    ) -> io::Result<()> {
+    fn handle_accepted(&mut self, ch: &mut Channel<'_>, sock: Socket, _addr: Address) -> io::Result<()> {
         // The manual prints "Incoming connection from ..." here; a server
         // measured with 10,000 connections should not, so we stay quiet.
         ch.add(Dispatcher::new(sock)?.with_send(), EchoHandler)?;

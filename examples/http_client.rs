@@ -42,7 +42,7 @@ use std::net::ToSocketAddrs;
 use std::process::ExitCode;
 use std::rc::Rc;
 
-use pollreactor::{Backend, Channel, Dispatcher, Family, Handler, LoopOptions, Reactor, SockType};
+use pollreactor::{Backend, Channel, Dispatcher, Family, Handler, LoopOptions, SockType};
 
 const USAGE: &str = "\
 usage: http_client [--backend poll|select] URL
@@ -94,29 +94,21 @@ impl Handler for HttpClient {
 
 /// Splits `http://host[:port][/path]` into host, port and path.
 fn parse_url(url: &str) -> Result<(String, u16, String), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("{url:?} is not an http:// URL"))?;
+    let rest = url.strip_prefix("http://").ok_or_else(|| format!("{url:?} is not an http:// URL"))?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
     let (host, port) = match authority.rsplit_once(':') {
-        Some((host, port)) if !port.contains(']') => (
-            host,
-            port.parse()
-                .map_err(|_| format!("bad port {port:?} in {url:?}"))?,
-        ),
+        Some((host, port)) if !port.contains(']') => {
+            (host, port.parse().map_err(|_| format!("bad port {port:?} in {url:?}"))?)
+        }
         _ => (authority, 80),
     };
     if host.is_empty() {
         return Err(format!("no host in {url:?}"));
     }
-    Ok((
-        host.trim_matches(['[', ']']).to_string(),
-        port,
-        path.to_string(),
-    ))
+    Ok((host.trim_matches(['[', ']']).to_string(), port, path.to_string()))
 }
 
 fn main() -> ExitCode {
@@ -130,9 +122,7 @@ fn main() -> ExitCode {
             }
             "--backend" => {
                 let name = common::value_of(&arg, argv.next(), USAGE);
-                backend = name
-                    .parse()
-                    .unwrap_or_else(|e: String| common::usage_error(&e, USAGE));
+                backend = name.parse().unwrap_or_else(|e: String| common::usage_error(&e, USAGE));
             }
             _ if url.is_none() && !arg.starts_with('-') => url = Some(arg),
             other => common::usage_error(&format!("unexpected argument {other:?}"), USAGE),
@@ -151,23 +141,13 @@ fn get(host: &str, port: u16, path: &str, backend: Backend) -> io::Result<()> {
         .to_socket_addrs()?
         .next()
         .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{host} has no address")))?;
-    let family = if addr.is_ipv4() {
-        Family::Inet
-    } else {
-        Family::Inet6
-    };
+    let family = if addr.is_ipv4() { Family::Inet } else { Family::Inet6 };
     let mut client = Dispatcher::create_socket(family, SockType::Stream)?;
     client.connect(addr)?;
     let request = format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n");
     let failure = Rc::new(RefCell::new(None));
-    let mut reactor = Reactor::new();
-    reactor.add(
-        client,
-        HttpClient {
-            buffer: request.into_bytes(),
-            failure: failure.clone(),
-        },
-    )?;
+    let mut reactor = common::new_reactor();
+    reactor.add(client, HttpClient { buffer: request.into_bytes(), failure: failure.clone() })?;
     reactor.run(LoopOptions::default().backend(backend))?;
     io::stdout().flush()?;
     failure.take().map_or(Ok(()), Err)

@@ -30,14 +30,12 @@ pipelining). A malformed request gets 400, a request head over 8 KiB gets
 
 The first line on stdout is `listening on HOST:PORT`.";
 
-const OK: &[u8] =
-    b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n\r\nHello, world!";
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n\r\nHello, world!";
 const OK_KEEP_ALIVE: &[u8] =
     b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\nConnection: keep-alive\r\n\r\nHello, world!";
 const OK_CLOSE: &[u8] =
     b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nHello, world!";
-const BAD_REQUEST: &[u8] =
-    b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+const BAD_REQUEST: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 const TOO_LARGE: &[u8] =
     b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 const NOT_ALLOWED: &[u8] =
@@ -51,10 +49,7 @@ const MAX_HEAD: usize = 8 * 1024;
 enum Request {
     /// A GET; whether the connection stays open afterwards, and whether
     /// that had to be said (HTTP/1.0 keep-alive).
-    Get {
-        keep_alive: bool,
-        say_keep_alive: bool,
-    },
+    Get { keep_alive: bool, say_keep_alive: bool },
     /// Any other method.
     OtherMethod,
 }
@@ -62,19 +57,11 @@ enum Request {
 /// Parses a request head (without its final blank line). `Err` means 400.
 fn parse_request(head: &[u8]) -> Result<Request, ()> {
     // A client may send stray CRLFs between requests (RFC 9112 2.2).
-    let start = head
-        .iter()
-        .position(|&b| b != b'\r' && b != b'\n')
-        .ok_or(())?;
-    let mut lines = head[start..]
-        .split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let start = head.iter().position(|&b| b != b'\r' && b != b'\n').ok_or(())?;
+    let mut lines = head[start..].split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
     let mut parts = lines.next().ok_or(())?.split(|&b| b == b' ');
-    let (method, target, version) = (
-        parts.next().ok_or(())?,
-        parts.next().ok_or(())?,
-        parts.next().ok_or(())?,
-    );
+    let (method, target, version) =
+        (parts.next().ok_or(())?, parts.next().ok_or(())?, parts.next().ok_or(())?);
     let good_method = !method.is_empty() && method.iter().all(u8::is_ascii_uppercase);
     if parts.next().is_some() || !good_method || target.is_empty() {
         return Err(());
@@ -102,10 +89,7 @@ fn parse_request(head: &[u8]) -> Result<Request, ()> {
         return Ok(Request::OtherMethod);
     }
     let keep_alive = !close && (http11 || keep_alive);
-    Ok(Request::Get {
-        keep_alive,
-        say_keep_alive: keep_alive && !http11,
-    })
+    Ok(Request::Get { keep_alive, say_keep_alive: keep_alive && !http11 })
 }
 
 /// One connection: a chat channel whose records are request heads.
@@ -120,17 +104,9 @@ impl Handler for HttpChannel {
         let request = parse_request(ch.incoming());
         ch.clear_incoming();
         match request {
-            Ok(Request::Get {
-                keep_alive: true,
-                say_keep_alive: false,
-            }) => ch.push(OK),
-            Ok(Request::Get {
-                keep_alive: true,
-                say_keep_alive: true,
-            }) => ch.push(OK_KEEP_ALIVE),
-            Ok(Request::Get {
-                keep_alive: false, ..
-            }) => respond_and_close(ch, OK_CLOSE),
+            Ok(Request::Get { keep_alive: true, say_keep_alive: false }) => ch.push(OK),
+            Ok(Request::Get { keep_alive: true, say_keep_alive: true }) => ch.push(OK_KEEP_ALIVE),
+            Ok(Request::Get { keep_alive: false, .. }) => respond_and_close(ch, OK_CLOSE),
             Ok(Request::OtherMethod) => respond_and_close(ch, NOT_ALLOWED),
             Err(()) => respond_and_close(ch, BAD_REQUEST),
         }
@@ -155,12 +131,7 @@ fn respond_and_close(ch: &mut Channel<'_>, response: &[u8]) -> io::Result<()> {
 struct HttpServer;
 
 impl Handler for HttpServer {
-    fn handle_accepted(
-        &mut self,
-        ch: &mut Channel<'_>,
-        sock: Socket,
-        _addr: Address,
-    ) -> io::Result<()> {
+    fn handle_accepted(&mut self, ch: &mut Channel<'_>, sock: Socket, _addr: Address) -> io::Result<()> {
         let mut conn = Dispatcher::new(sock)?.with_chat();
         conn.set_terminator(b"\r\n\r\n");
         conn.set_max_record(Some(MAX_HEAD));
@@ -180,25 +151,11 @@ mod tests {
 
     #[test]
     fn parses_keep_alive_rules() {
-        let get = |keep_alive, say_keep_alive| {
-            Ok(Request::Get {
-                keep_alive,
-                say_keep_alive,
-            })
-        };
-        assert_eq!(
-            parse_request(b"GET / HTTP/1.1\r\nHost: x"),
-            get(true, false)
-        );
-        assert_eq!(
-            parse_request(b"GET / HTTP/1.1\r\nConnection: close"),
-            get(false, false)
-        );
+        let get = |keep_alive, say_keep_alive| Ok(Request::Get { keep_alive, say_keep_alive });
+        assert_eq!(parse_request(b"GET / HTTP/1.1\r\nHost: x"), get(true, false));
+        assert_eq!(parse_request(b"GET / HTTP/1.1\r\nConnection: close"), get(false, false));
         assert_eq!(parse_request(b"GET / HTTP/1.0"), get(false, false));
-        assert_eq!(
-            parse_request(b"GET / HTTP/1.0\r\nConnection: Keep-Alive"),
-            get(true, true)
-        );
+        assert_eq!(parse_request(b"GET / HTTP/1.0\r\nConnection: Keep-Alive"), get(true, true));
         assert_eq!(parse_request(b"\r\nGET /x HTTP/1.1"), get(true, false));
         assert_eq!(parse_request(b"POST / HTTP/1.1"), Ok(Request::OtherMethod));
     }
@@ -216,12 +173,7 @@ mod tests {
             b"GET / HTTP/1.1\r\n: empty name",
             b"GET / HTTP/1.1 extra",
         ] {
-            assert_eq!(
-                parse_request(head),
-                Err(()),
-                "{:?}",
-                String::from_utf8_lossy(head)
-            );
+            assert_eq!(parse_request(head), Err(()), "{:?}", String::from_utf8_lossy(head));
         }
     }
 }

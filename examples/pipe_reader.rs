@@ -12,7 +12,7 @@ mod common;
 use std::io::{self, Write};
 use std::process::{Command, ExitCode, Stdio};
 
-use pollreactor::{Backend, Channel, Dispatcher, Handler, LoopOptions, Reactor};
+use pollreactor::{Backend, Channel, Dispatcher, Handler, LoopOptions};
 
 const USAGE: &str = "\
 usage: pipe_reader [--backend poll|select] [--] COMMAND [ARG...]
@@ -86,7 +86,7 @@ fn stream(
     stdout: impl std::os::fd::AsFd,
     stderr: impl std::os::fd::AsFd,
 ) -> io::Result<()> {
-    let mut reactor = Reactor::new();
+    let mut reactor = common::new_reactor();
     for (fd, prefix) in [(stdout.as_fd(), "out: "), (stderr.as_fd(), "err: ")] {
         let mut pipe = Dispatcher::from_file(fd)?.with_chat();
         pipe.set_terminator(b"\n");
@@ -100,10 +100,7 @@ fn stream(
 /// The child's status as ours: its exit code, or 128 + the signal number.
 fn exit_code_of(status: std::process::ExitStatus) -> ExitCode {
     use std::os::unix::process::ExitStatusExt;
-    let code = status
-        .code()
-        .or_else(|| status.signal().map(|s| 128 + s))
-        .unwrap_or(1);
+    let code = status.code().or_else(|| status.signal().map(|s| 128 + s)).unwrap_or(1);
     ExitCode::from(code.clamp(0, 255) as u8)
 }
 
@@ -119,9 +116,7 @@ fn parse_args() -> (Backend, Vec<String>) {
             "--backend" => {
                 argv.next();
                 let name = common::value_of("--backend", argv.next(), USAGE);
-                backend = name
-                    .parse()
-                    .unwrap_or_else(|e: String| common::usage_error(&e, USAGE));
+                backend = name.parse().unwrap_or_else(|e: String| common::usage_error(&e, USAGE));
             }
             "--" => {
                 argv.next();

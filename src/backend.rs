@@ -34,9 +34,7 @@ impl std::str::FromStr for Backend {
         match s {
             "poll" => Ok(Backend::Poll),
             "select" => Ok(Backend::Select),
-            other => Err(format!(
-                "unknown backend {other:?}: expected poll or select"
-            )),
+            other => Err(format!("unknown backend {other:?}: expected poll or select")),
         }
     }
 }
@@ -130,11 +128,8 @@ impl Poller {
         self.pollfds.clear();
         self.pollfds.extend(interest.iter().map(|i| libc::pollfd {
             fd: i.fd,
-            events: if i.read {
-                libc::POLLIN | libc::POLLPRI
-            } else {
-                0
-            } | if i.write { libc::POLLOUT } else { 0 },
+            events: if i.read { libc::POLLIN | libc::POLLPRI } else { 0 }
+                | if i.write { libc::POLLOUT } else { 0 },
             revents: 0,
         }));
         if poll(&mut self.pollfds, timeout)? == 0 {
@@ -142,11 +137,7 @@ impl Poller {
         }
         for (i, p) in interest.iter().zip(&self.pollfds) {
             if p.revents != 0 {
-                self.events.push(Event {
-                    token: i.token,
-                    fd: i.fd,
-                    ready: Ready::from_poll(p.revents),
-                });
+                self.events.push(Event { token: i.token, fd: i.fd, ready: Ready::from_poll(p.revents) });
             }
         }
         Ok(())
@@ -171,12 +162,11 @@ impl Poller {
             Ok(_) => {}
             // select names no culprit: find the closed descriptors ourselves.
             Err(e) if e.raw_os_error() == Some(libc::EBADF) => {
-                self.events
-                    .extend(interest.iter().filter(|i| !is_open(i.fd)).map(|i| Event {
-                        token: i.token,
-                        fd: i.fd,
-                        ready: Ready::NVAL,
-                    }));
+                self.events.extend(interest.iter().filter(|i| !is_open(i.fd)).map(|i| Event {
+                    token: i.token,
+                    fd: i.fd,
+                    ready: Ready::NVAL,
+                }));
                 return Ok(());
             }
             Err(e) => return Err(e),
@@ -187,11 +177,7 @@ impl Poller {
                 .with(Ready::WRITE, write.contains(i.fd))
                 .with(Ready::PRI, except.contains(i.fd));
             if ready != Ready::default() {
-                self.events.push(Event {
-                    token: i.token,
-                    fd: i.fd,
-                    ready,
-                });
+                self.events.push(Event { token: i.token, fd: i.fd, ready });
             }
         }
         Ok(())

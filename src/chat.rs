@@ -124,9 +124,7 @@ impl Dispatcher {
 
     /// The current terminator (a count shows what is left of it).
     pub fn terminator(&self) -> Terminator {
-        self.chat
-            .as_ref()
-            .map_or(Terminator::None, |c| c.terminator.clone())
+        self.chat.as_ref().map_or(Terminator::None, |c| c.terminator.clone())
     }
 
     /// How many bytes each read asks for (default [`IN_BUFFER_SIZE`]).
@@ -209,10 +207,7 @@ impl Dispatcher {
 /// assert_eq!(find_prefix_at_end(b"qwertydkjf", b"\r\n"), 0);
 /// ```
 pub fn find_prefix_at_end(haystack: &[u8], needle: &[u8]) -> usize {
-    (1..needle.len())
-        .rev()
-        .find(|&l| haystack.ends_with(&needle[..l]))
-        .unwrap_or(0)
+    (1..needle.len()).rev().find(|&l| haystack.ends_with(&needle[..l])).unwrap_or(0)
 }
 
 /// The first position of `needle` in `haystack`.
@@ -221,10 +216,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     let last_start = haystack.len().checked_sub(needle.len())?;
     let mut from = 0;
     while from <= last_start {
-        let at = from
-            + haystack[from..=last_start]
-                .iter()
-                .position(|&b| b == first)?;
+        let at = from + haystack[from..=last_start].iter().position(|&b| b == first)?;
         if haystack[at + 1..at + needle.len()] == *rest {
             return Some(at);
         }
@@ -250,11 +242,7 @@ pub(crate) fn handle_read<H: Handler + ?Sized>(h: &mut H, ch: &mut Channel<'_>) 
 
 /// Passes `fresh` input (after what was kept from the last read) to the
 /// handler record by record; keeps a trailing partial terminator.
-fn split_records<H: Handler + ?Sized>(
-    h: &mut H,
-    ch: &mut Channel<'_>,
-    fresh: &[u8],
-) -> io::Result<()> {
+fn split_records<H: Handler + ?Sized>(h: &mut H, ch: &mut Channel<'_>, fresh: &[u8]) -> io::Result<()> {
     let mut kept = mem::take(&mut ch.chat_mut().in_buffer);
     let from_kept = !kept.is_empty();
     if from_kept {

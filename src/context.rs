@@ -69,25 +69,16 @@ impl Context {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, message));
         }
         let (connect_done, fd) = (disp.pending.connect, disp.fileno());
-        let entry = Entry {
-            disp,
-            handler: Box::new(handler),
-        };
+        let entry = Entry { disp, handler: Box::new(handler) };
         let token = match self.free.pop() {
             Some(slot) => {
                 let (generation, place) = &mut self.slots[slot as usize];
                 *place = Slot::Live(entry);
-                Token {
-                    slot,
-                    generation: *generation,
-                }
+                Token { slot, generation: *generation }
             }
             None => {
                 self.slots.push((0, Slot::Live(entry)));
-                Token {
-                    slot: (self.slots.len() - 1) as u32,
-                    generation: 0,
-                }
+                Token { slot: (self.slots.len() - 1) as u32, generation: 0 }
             }
         };
         self.live += 1;
@@ -170,11 +161,7 @@ impl Context {
     ) -> Option<R> {
         let mut entry = self.take(t)?;
         let fd = entry.disp.fileno();
-        let mut ch = Channel {
-            token: t,
-            disp: &mut entry.disp,
-            ctx: self,
-        };
+        let mut ch = Channel { token: t, disp: &mut entry.disp, ctx: self };
         let result = f(&mut *entry.handler, &mut ch);
         settle(&mut *entry.handler, &mut ch);
         self.restore(t, entry, fd);
@@ -234,16 +221,10 @@ impl Context {
 
     /// The tokens of all channels.
     pub fn tokens(&self) -> impl Iterator<Item = Token> + '_ {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter_map(|(i, (generation, slot))| match slot {
-                Slot::Live(_) => Some(Token {
-                    slot: i as u32,
-                    generation: *generation,
-                }),
-                _ => None,
-            })
+        self.slots.iter().enumerate().filter_map(|(i, (generation, slot))| match slot {
+            Slot::Live(_) => Some(Token { slot: i as u32, generation: *generation }),
+            _ => None,
+        })
     }
 
     /// A channel's dispatcher.
@@ -279,28 +260,16 @@ impl Context {
     /// reactor.run(LoopOptions::default())?; // returns once no channel or timer is left
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn call_later(
-        &mut self,
-        delay: Duration,
-        f: impl FnOnce(&mut Context) + 'static,
-    ) -> TimerId {
-        self.timers
-            .insert(deadline_after(delay), Action::Once(Box::new(f)))
+    pub fn call_later(&mut self, delay: Duration, f: impl FnOnce(&mut Context) + 'static) -> TimerId {
+        self.timers.insert(deadline_after(delay), Action::Once(Box::new(f)))
     }
 
     /// Runs `f` every `interval` (at least 1 ms) until cancelled. Ticks
     /// stay on their schedule (no drift); ticks the loop was too busy for
     /// are skipped, not run in a burst.
-    pub fn call_every(
-        &mut self,
-        interval: Duration,
-        f: impl FnMut(&mut Context) + 'static,
-    ) -> TimerId {
+    pub fn call_every(&mut self, interval: Duration, f: impl FnMut(&mut Context) + 'static) -> TimerId {
         let interval = interval.max(Duration::from_millis(1));
-        self.timers.insert(
-            deadline_after(interval),
-            Action::Every(interval, Box::new(f)),
-        )
+        self.timers.insert(deadline_after(interval), Action::Every(interval, Box::new(f)))
     }
 
     /// Cancels a timer: false if it already ran (once) or was cancelled.
@@ -337,10 +306,7 @@ impl Context {
 
 impl fmt::Debug for Context {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Context")
-            .field("channels", &self.live)
-            .field("timers", &self.timers.len())
-            .finish()
+        f.debug_struct("Context").field("channels", &self.live).field("timers", &self.timers.len()).finish()
     }
 }
 
@@ -414,20 +380,12 @@ impl Channel<'_> {
     }
 
     /// Runs `f` once, `delay` from now (see [`Context::call_later`]).
-    pub fn call_later(
-        &mut self,
-        delay: Duration,
-        f: impl FnOnce(&mut Context) + 'static,
-    ) -> TimerId {
+    pub fn call_later(&mut self, delay: Duration, f: impl FnOnce(&mut Context) + 'static) -> TimerId {
         self.ctx.call_later(delay, f)
     }
 
     /// Runs `f` every `interval` (see [`Context::call_every`]).
-    pub fn call_every(
-        &mut self,
-        interval: Duration,
-        f: impl FnMut(&mut Context) + 'static,
-    ) -> TimerId {
+    pub fn call_every(&mut self, interval: Duration, f: impl FnMut(&mut Context) + 'static) -> TimerId {
         self.ctx.call_every(interval, f)
     }
 

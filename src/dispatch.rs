@@ -33,10 +33,7 @@ pub(crate) fn dispatch(h: &mut dyn Handler, ch: &mut Channel<'_>, ready: Ready) 
             return;
         }
     }
-    if ready.any(Ready::WRITE)
-        && !ch.accepting()
-        && !step(h, ch, "write", |h, ch| h.handle_write(ch))
-    {
+    if ready.any(Ready::WRITE) && !ch.accepting() && !step(h, ch, "write", |h, ch| h.handle_write(ch)) {
         return;
     }
     if ready.any(Ready::PRI) && !step(h, ch, "expt", handle_expt_event) {

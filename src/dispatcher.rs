@@ -5,6 +5,7 @@ use std::io;
 use std::net::ToSocketAddrs;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::chat::ChatState;
 use crate::errors::{is_disconnect, is_would_block};
@@ -46,6 +47,11 @@ pub struct Dispatcher {
     pub(crate) file: bool,
     /// asynchat's input state, for a dispatcher made `with_chat`.
     pub(crate) chat: Option<Box<ChatState>>,
+    /// Close the channel after this long without traffic (see
+    /// [`set_idle_timeout`](Self::set_idle_timeout)).
+    pub(crate) idle_timeout: Option<Duration>,
+    /// When data last moved (kept only while an idle timeout is set).
+    pub(crate) last_active: Instant,
     /// Events a method noticed that the reactor turns into callbacks once
     /// the running callback returns.
     pub(crate) pending: Pending,
@@ -149,17 +155,11 @@ impl Dispatcher {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn listen_tcp(addr: impl ToSocketAddrs, backlog: i32) -> io::Result<Dispatcher> {
-        let addr = addr.to_socket_addrs()?.next().ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "the address resolved to nothing",
-            )
-        })?;
-        let family = if addr.is_ipv4() {
-            Family::Inet
-        } else {
-            Family::Inet6
-        };
+        let addr = addr
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the address resolved to nothing"))?;
+        let family = if addr.is_ipv4() { Family::Inet } else { Family::Inet6 };
         let mut d = Dispatcher::create_socket(family, SockType::Stream)?;
         d.set_reuse_addr()?;
         d.bind(addr)?;
@@ -189,6 +189,8 @@ impl Dispatcher {
             send_chunk: SEND_CHUNK,
             file: false,
             chat: None,
+            idle_timeout: None,
+            last_active: Instant::now(),
             pending: Pending::default(),
         }
     }
@@ -206,9 +208,7 @@ impl Dispatcher {
 
     /// The socket, or `EBADF` once the dispatcher is closed.
     pub(crate) fn sock(&self) -> io::Result<&Socket> {
-        self.socket
-            .as_ref()
-            .ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))
+        self.socket.as_ref().ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))
     }
 
     /// Sets `SO_REUSEADDR`.
@@ -247,11 +247,7 @@ impl Dispatcher {
         self.connected = false;
         self.connecting = true;
         match self.sock()?.connect(&addr) {
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EINPROGRESS | libc::EALREADY | libc::EINTR)
-                ) => {}
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINPROGRESS | libc::EALREADY | libc::EINTR)) => {}
             Ok(()) => self.pending.connect = true,
             Err(e) if e.raw_os_error() == Some(libc::EISCONN) => self.pending.connect = true,
             Err(e) => {
@@ -284,9 +280,7 @@ impl Dispatcher {
     pub fn accept(&mut self) -> io::Result<Option<(Socket, Address)>> {
         match self.sock()?.accept() {
             Ok(pair) => Ok(Some(pair)),
-            Err(e) if is_would_block(&e) || e.raw_os_error() == Some(libc::ECONNABORTED) => {
-                Ok(None)
-            }
+            Err(e) if is_would_block(&e) || e.raw_os_error() == Some(libc::ECONNABORTED) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -303,7 +297,10 @@ impl Dispatcher {
     /// a disconnect sends 0 bytes and leaves `handle_close` pending.
     fn sent(&mut self, result: io::Result<usize>) -> io::Result<usize> {
         match result {
-            Ok(n) => Ok(n),
+            Ok(n) => {
+                self.active(n);
+                Ok(n)
+            }
             Err(e) if is_would_block(&e) => Ok(0),
             Err(e) if is_disconnect(&e) => {
                 self.disconnected();
@@ -335,13 +332,37 @@ impl Dispatcher {
                 self.pending.close = true;
                 Ok(0)
             }
-            Ok(n) => Ok(n),
+            Ok(n) => {
+                self.active(n);
+                Ok(n)
+            }
             Err(e) if is_disconnect(&e) => {
                 self.disconnected();
                 Ok(0)
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Notes traffic, for the idle timeout (no clock read without one).
+    fn active(&mut self, bytes: usize) {
+        if bytes > 0 && self.idle_timeout.is_some() {
+            self.last_active = Instant::now();
+        }
+    }
+
+    /// Closes the channel once no data has moved for `timeout` (`None`:
+    /// never, the default). The reactor checks it every iteration and
+    /// shortens its wait to the earliest such deadline; the channel is
+    /// closed without a callback, like [`Context::close_channel`](crate::Context::close_channel).
+    pub fn set_idle_timeout(&mut self, timeout: Option<Duration>) {
+        self.idle_timeout = timeout;
+        self.last_active = Instant::now();
+    }
+
+    /// When the idle timeout closes this channel, if one is set.
+    pub(crate) fn idle_deadline(&self) -> Option<Instant> {
+        self.idle_timeout.map(|t| self.last_active.checked_add(t).unwrap_or_else(Instant::now))
     }
 
     /// Sends one datagram to `addr`; 0 if it would block.

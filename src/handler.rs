@@ -117,10 +117,7 @@ pub trait Handler: Any {
     /// NotImplementedError), so `handle_error` reports it and closes.
     fn found_terminator(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
         let _ = ch;
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "found_terminator is not implemented",
-        ))
+        Err(io::Error::new(io::ErrorKind::Unsupported, "found_terminator is not implemented"))
     }
 
     /// The socket can take more output. Default: flush the output queue
@@ -161,12 +158,7 @@ pub trait Handler: Any {
 
     /// A connection was accepted. Default: close it, with a warning. A
     /// server's override usually does `ch.add(Dispatcher::new(sock)?, ...)`.
-    fn handle_accepted(
-        &mut self,
-        ch: &mut Channel<'_>,
-        sock: Socket,
-        addr: Address,
-    ) -> io::Result<()> {
+    fn handle_accepted(&mut self, ch: &mut Channel<'_>, sock: Socket, addr: Address) -> io::Result<()> {
         let _ = (ch, addr);
         drop(sock);
         self.log_info("unhandled accepted event", LogKind::Warning);

@@ -34,11 +34,7 @@ impl SimpleProducer {
     /// A producer of `data` in chunks of at most `chunk` bytes (512 in
     /// asynchat; a `chunk` of 0 is taken as 1).
     pub fn new(data: Vec<u8>, chunk: usize) -> SimpleProducer {
-        SimpleProducer {
-            data,
-            pos: 0,
-            chunk: chunk.max(1),
-        }
+        SimpleProducer { data, pos: 0, chunk: chunk.max(1) }
     }
 }
 
@@ -53,12 +49,7 @@ impl Producer for SimpleProducer {
 
 impl fmt::Debug for SimpleProducer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "SimpleProducer({} of {} bytes left)",
-            self.data.len() - self.pos,
-            self.data.len()
-        )
+        write!(f, "SimpleProducer({} of {} bytes left)", self.data.len() - self.pos, self.data.len())
     }
 }
 
@@ -115,12 +106,7 @@ impl OutQueue {
 
     /// Bytes queued (what producers will still make is not known).
     pub(crate) fn byte_len(&self) -> usize {
-        self.bytes.len()
-            + self
-                .later
-                .iter()
-                .map(|(_, after)| after.len())
-                .sum::<usize>()
+        self.bytes.len() + self.later.iter().map(|(_, after)| after.len()).sum::<usize>()
     }
 
     /// Drops everything queued.

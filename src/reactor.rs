@@ -29,11 +29,7 @@ pub struct LoopOptions {
 
 impl Default for LoopOptions {
     fn default() -> LoopOptions {
-        LoopOptions {
-            timeout: Some(Duration::from_secs(30)),
-            backend: Backend::Poll,
-            count: None,
-        }
+        LoopOptions { timeout: Some(Duration::from_secs(30)), backend: Backend::Poll, count: None }
     }
 }
 
@@ -58,14 +54,8 @@ impl LoopOptions {
 }
 
 /// Internal descriptors polled beside the channels.
-const WAKER: Token = Token {
-    slot: u32::MAX,
-    generation: 0,
-};
-const SIGNALS: Token = Token {
-    slot: u32::MAX - 1,
-    generation: 0,
-};
+const WAKER: Token = Token { slot: u32::MAX, generation: 0 };
+const SIGNALS: Token = Token { slot: u32::MAX - 1, generation: 0 };
 
 /// The event loop: a [`Context`] (the channels, the timers; the reactor
 /// dereferences to it) and the loop that waits on them and calls their
@@ -106,6 +96,10 @@ pub struct Reactor {
     rotation: usize,
     waker: Option<WakerEnd>,
     signals: Option<Signals>,
+    /// Channels whose idle timeout expired, found while collecting interest.
+    idle: Vec<Token>,
+    /// The earliest idle-timeout deadline of the channels still open.
+    next_idle: Option<Instant>,
 }
 
 impl Reactor {
@@ -146,18 +140,11 @@ impl Reactor {
     /// })?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn on_signal(
-        &mut self,
-        signum: i32,
-        f: impl FnMut(&mut Context) + 'static,
-    ) -> io::Result<()> {
+    pub fn on_signal(&mut self, signum: i32, f: impl FnMut(&mut Context) + 'static) -> io::Result<()> {
         if self.signals.is_none() {
             self.signals = Some(Signals::new()?);
         }
-        self.signals
-            .as_mut()
-            .expect("just set")
-            .add(signum, Box::new(f))
+        self.signals.as_mut().expect("just set").add(signum, Box::new(f))
     }
 
     /// Turns the tracer on (`Some(writer)`, e.g. `Box::new(std::io::stderr())`)
@@ -199,7 +186,8 @@ impl Reactor {
         if !self.has_work() {
             return Ok(());
         }
-        // 1. Interest: readable() and writable(), once per channel.
+        // 1. Interest: readable() and writable(), once per channel (and
+        //    channels idle past their timeout are closed).
         self.collect_interest();
         if let Some(trace) = &mut self.ctx.trace {
             trace.begin(backend, &self.interest);
@@ -227,20 +215,17 @@ impl Reactor {
             }
         }
         // 4. Timers whose deadline has passed.
-        let fired = if self.ctx.exit {
-            0
-        } else {
-            self.ctx.run_due_timers()
-        };
+        let fired = if self.ctx.exit { 0 } else { self.ctx.run_due_timers() };
         if let Some(trace) = &mut self.ctx.trace {
             trace.end(fired);
         }
         Ok(())
     }
 
-    /// `timeout`, shortened to the next timer's deadline.
+    /// `timeout`, shortened to the next timer's or idle timeout's deadline.
     fn until_next_timer(&mut self, timeout: Option<Duration>) -> Option<Duration> {
-        let Some(deadline) = self.ctx.timers.next_deadline() else {
+        let next_timer = self.ctx.timers.next_deadline();
+        let Some(deadline) = next_timer.into_iter().chain(self.next_idle).min() else {
             return timeout;
         };
         let until = deadline.saturating_duration_since(Instant::now());
@@ -249,47 +234,38 @@ impl Reactor {
 
     /// Fills `self.interest`, starting one slot further each iteration so
     /// that no channel is always served first; then the internal sockets.
+    /// Channels idle past their timeout are closed instead.
     fn collect_interest(&mut self) {
         self.interest.clear();
         let n = self.ctx.slots.len();
-        self.rotation = if self.rotation + 1 >= n {
-            0
-        } else {
-            self.rotation + 1
-        };
+        self.rotation = if self.rotation + 1 >= n { 0 } else { self.rotation + 1 };
         let (before, after) = self.ctx.slots.split_at_mut(self.rotation);
-        let rotated = after
-            .iter_mut()
-            .zip(self.rotation..)
-            .chain(before.iter_mut().zip(0..));
+        let rotated = after.iter_mut().zip(self.rotation..).chain(before.iter_mut().zip(0..));
+        let (mut now, mut next_idle) = (None, None);
         for ((generation, slot), index) in rotated {
             let Slot::Live(entry) = slot else { continue };
-            let Some(fd) = entry.disp.fileno() else {
-                continue;
-            };
+            let Some(fd) = entry.disp.fileno() else { continue };
+            let token = Token { slot: index as u32, generation: *generation };
+            if let Some(deadline) = entry.disp.idle_deadline() {
+                if deadline <= *now.get_or_insert_with(Instant::now) {
+                    self.idle.push(token);
+                    continue;
+                }
+                next_idle = Some(next_idle.map_or(deadline, |d: Instant| d.min(deadline)));
+            }
             let read = entry.handler.readable(&entry.disp);
             let write = !entry.disp.accepting() && entry.handler.writable(&entry.disp);
             if read || write {
-                let token = Token {
-                    slot: index as u32,
-                    generation: *generation,
-                };
-                self.interest.push(Interest {
-                    token,
-                    fd,
-                    read,
-                    write,
-                });
+                self.interest.push(Interest { token, fd, read, write });
             }
+        }
+        self.next_idle = next_idle;
+        for t in self.idle.drain(..) {
+            self.ctx.close_channel(t);
         }
         use std::os::fd::AsRawFd;
         if let Some(waker) = &self.waker {
-            self.interest.push(Interest {
-                token: WAKER,
-                fd: waker.rx.as_raw_fd(),
-                read: true,
-                write: false,
-            });
+            self.interest.push(Interest { token: WAKER, fd: waker.rx.as_raw_fd(), read: true, write: false });
         }
         if let Some(signals) = &self.signals {
             self.interest.push(Interest {
@@ -302,11 +278,7 @@ impl Reactor {
     }
 
     fn run_posted(&mut self) {
-        let posted = self
-            .waker
-            .as_ref()
-            .map(WakerEnd::take_posted)
-            .unwrap_or_default();
+        let posted = self.waker.as_ref().map(WakerEnd::take_posted).unwrap_or_default();
         for f in posted {
             f(&mut self.ctx);
         }
@@ -334,8 +306,6 @@ impl DerefMut for Reactor {
 
 impl fmt::Debug for Reactor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Reactor")
-            .field("context", &self.ctx)
-            .finish()
+        f.debug_struct("Reactor").field("context", &self.ctx).finish()
     }
 }

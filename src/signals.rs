@@ -28,10 +28,7 @@ fn self_pipe() -> io::Result<&'static SelfPipe> {
     let (tx, rx) = UnixStream::pair()?;
     tx.set_nonblocking(true)?;
     rx.set_nonblocking(true)?;
-    let _ = SELF_PIPE.set(SelfPipe {
-        tx,
-        rx: Mutex::new(Some(rx)),
-    });
+    let _ = SELF_PIPE.set(SelfPipe { tx, rx: Mutex::new(Some(rx)) });
     Ok(SELF_PIPE.get().expect("just set"))
 }
 
@@ -44,21 +41,13 @@ pub(crate) struct Signals {
 impl Signals {
     /// Takes the process' signal pipe for this reactor.
     pub(crate) fn new() -> io::Result<Signals> {
-        let rx = self_pipe()?
-            .rx
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-            .ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::AlreadyExists,
-                    "another reactor already receives this process' signals",
-                )
-            })?;
-        Ok(Signals {
-            rx,
-            handlers: Vec::new(),
-        })
+        let rx = self_pipe()?.rx.lock().unwrap_or_else(|e| e.into_inner()).take().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "another reactor already receives this process' signals",
+            )
+        })?;
+        Ok(Signals { rx, handlers: Vec::new() })
     }
 
     /// Installs the C handler for `signum` and records `f` for it.

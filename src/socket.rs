@@ -23,9 +23,7 @@ pub struct Socket {
 impl Socket {
     /// A new socket of `family` and `ty` (asyncore's `create_socket`).
     pub fn new(family: Family, ty: SockType) -> io::Result<Socket> {
-        Ok(Socket {
-            fd: sys::socket::socket(family.raw(), ty.raw())?,
-        })
+        Ok(Socket { fd: sys::socket::socket(family.raw(), ty.raw())? })
     }
 
     /// Two connected sockets (socketpair(2)); `family` is usually `Unix`.
@@ -123,12 +121,7 @@ impl Socket {
     /// Sets `SO_REUSEADDR`, so a restarted server can bind its port while old
     /// connections linger in TIME_WAIT.
     pub fn set_reuse_addr(&self, on: bool) -> io::Result<()> {
-        sys::socket::set_int_option(
-            self.fd.as_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_REUSEADDR,
-            on.into(),
-        )
+        sys::socket::set_int_option(self.fd.as_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, on.into())
     }
 
     /// Whether `SO_REUSEADDR` is set.
@@ -173,17 +166,13 @@ impl Socket {
     /// A close-on-exec duplicate of this socket whose number is at least
     /// `min` (`F_DUPFD_CLOEXEC`): both share one open socket.
     pub fn try_clone_at_least(&self, min: RawFd) -> io::Result<Socket> {
-        Ok(Socket {
-            fd: sys::fd::dup_at_least(self.fd.as_fd(), min)?,
-        })
+        Ok(Socket { fd: sys::fd::dup_at_least(self.fd.as_fd(), min)? })
     }
 }
 
 impl fmt::Debug for Socket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Socket")
-            .field("fd", &self.fd.as_raw_fd())
-            .finish()
+        f.debug_struct("Socket").field("fd", &self.fd.as_raw_fd()).finish()
     }
 }
 
@@ -223,11 +212,4 @@ macro_rules! from_std {
         }
     )*};
 }
-from_std!(
-    TcpStream,
-    TcpListener,
-    UdpSocket,
-    UnixStream,
-    UnixListener,
-    UnixDatagram
-);
+from_std!(TcpStream, TcpListener, UdpSocket, UnixStream, UnixListener, UnixDatagram);

@@ -65,8 +65,7 @@ impl Timers {
     }
 
     fn push_due(&mut self, deadline: Instant, slot: u32, generation: u32) {
-        self.heap
-            .push(Reverse((deadline, self.next_seq, slot, generation)));
+        self.heap.push(Reverse((deadline, self.next_seq, slot, generation)));
         self.next_seq += 1;
     }
 
@@ -116,10 +115,8 @@ impl Timers {
                 while next <= now {
                     next += *interval;
                 }
-                self.slots[slot as usize].1 = Some(Timer {
-                    deadline: next,
-                    action: Action::Once(Box::new(|_| {})),
-                });
+                self.slots[slot as usize].1 =
+                    Some(Timer { deadline: next, action: Action::Once(Box::new(|_| {})) });
                 self.push_due(next, slot, generation);
                 return Some((id, timer.action));
             }
@@ -166,6 +163,5 @@ impl fmt::Debug for Timers {
 /// `now + delay`, or a century away if that overflows.
 pub(crate) fn deadline_after(delay: Duration) -> Instant {
     let now = Instant::now();
-    now.checked_add(delay)
-        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+    now.checked_add(delay).unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
 }

@@ -88,11 +88,7 @@ impl Trace {
 
     /// Ends the iteration: writes the line.
     pub(crate) fn end(&mut self, timers: usize) {
-        for (label, part) in [
-            ("calls", &self.calls),
-            ("added", &self.added),
-            ("closed", &self.closed),
-        ] {
+        for (label, part) in [("calls", &self.calls), ("added", &self.added), ("closed", &self.closed)] {
             if !part.is_empty() {
                 let _ = write!(self.line, " {label}[{part}]");
             }

@@ -58,11 +58,7 @@ impl Waker {
 
     /// Queues `f` to run on the loop thread, and wakes the loop.
     pub fn post(&self, f: impl FnOnce(&mut Context) + Send + 'static) {
-        self.shared
-            .posted
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Box::new(f));
+        self.shared.posted.lock().unwrap_or_else(|e| e.into_inner()).push(Box::new(f));
         self.wake();
     }
 }
@@ -84,18 +80,13 @@ impl WakerEnd {
         let (tx, rx) = UnixStream::pair()?;
         tx.set_nonblocking(true)?;
         rx.set_nonblocking(true)?;
-        let shared = Arc::new(Shared {
-            tx,
-            posted: Mutex::new(Vec::new()),
-            signalled: AtomicBool::new(false),
-        });
+        let shared =
+            Arc::new(Shared { tx, posted: Mutex::new(Vec::new()), signalled: AtomicBool::new(false) });
         Ok(WakerEnd { rx, shared })
     }
 
     pub(crate) fn waker(&self) -> Waker {
-        Waker {
-            shared: self.shared.clone(),
-        }
+        Waker { shared: self.shared.clone() }
     }
 
     /// Drains the wake-up bytes and returns what was posted, in order.

@@ -16,16 +16,9 @@ use common::{pattern, WAIT_LIMIT};
 /// The path of an example binary that `cargo test` built beside this test.
 fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target dir");
     let path = dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: cargo test builds examples",
-        path.display()
-    );
+    assert!(path.exists(), "{} is missing: cargo test builds examples", path.display());
     path
 }
 
@@ -45,17 +38,10 @@ impl Server {
             .spawn()
             .expect("start the example");
         let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .expect("read the first line");
-        let addr = first
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("first line was {first:?}"));
-        Server {
-            addr: addr.to_string(),
-            child,
-        }
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).expect("read the first line");
+        let addr =
+            first.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("first line was {first:?}"));
+        Server { addr: addr.to_string(), child }
     }
 }
 
@@ -75,9 +61,7 @@ fn echo_round_trip(addr: &str, data: Vec<u8>) -> Result<(), String> {
     let expected = data.clone();
     let sender = thread::spawn(move || writer.write_all(&data));
     let mut got = vec![0u8; expected.len()];
-    (&stream)
-        .read_exact(&mut got)
-        .map_err(|e| format!("read the echo: {e}"))?;
+    (&stream).read_exact(&mut got).map_err(|e| format!("read the echo: {e}"))?;
     sender.join().unwrap().map_err(|e| format!("send: {e}"))?;
     if got != expected {
         let at = got.iter().zip(&expected).position(|(a, b)| a != b).unwrap();
@@ -95,9 +79,8 @@ fn echo_server_serves_50_clients_1_mib_each(backend: &str) {
         thread::spawn(move || done.send(echo_round_trip(&addr, pattern(1 << 20, i))));
     }
     for n in 0..50 {
-        let result = results
-            .recv_timeout(WAIT_LIMIT * 3)
-            .unwrap_or_else(|_| panic!("client {n} never finished"));
+        let result =
+            results.recv_timeout(WAIT_LIMIT * 3).unwrap_or_else(|_| panic!("client {n} never finished"));
         result.unwrap_or_else(|e| panic!("{backend}: {e}"));
     }
 }
@@ -124,29 +107,15 @@ fn http_client_prints_the_response(backend: &str) {
         while !request.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap() == 1 {
             request.push(byte[0]);
         }
-        conn.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello")
-            .unwrap();
+        conn.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello").unwrap();
         String::from_utf8(request).unwrap()
     });
     let url = format!("http://127.0.0.1:{port}/some/path");
-    let out = Command::new(example("http_client"))
-        .args(["--backend", backend, &url])
-        .output()
-        .unwrap();
+    let out = Command::new(example("http_client")).args(["--backend", backend, &url]).output().unwrap();
     let request = server.join().unwrap();
-    assert!(
-        out.status.success(),
-        "http_client failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        request,
-        format!("GET /some/path HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-    );
-    assert_eq!(
-        out.stdout,
-        b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello"
-    );
+    assert!(out.status.success(), "http_client failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(request, format!("GET /some/path HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"));
+    assert_eq!(out.stdout, b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello");
 }
 
 #[test]
@@ -161,15 +130,8 @@ fn http_client_select() {
 
 #[test]
 fn http_client_reports_a_refused_connect() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let out = Command::new(example("http_client"))
-        .arg(format!("http://127.0.0.1:{port}/"))
-        .output()
-        .unwrap();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out = Command::new(example("http_client")).arg(format!("http://127.0.0.1:{port}/")).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("refused"),
@@ -180,28 +142,13 @@ fn http_client_reports_a_refused_connect() {
 
 #[test]
 fn every_example_has_help_and_rejects_bad_arguments() {
-    for name in [
-        "echo_server",
-        "http_client",
-        "http_server",
-        "chat_server",
-        "pipe_reader",
-    ] {
+    for name in ["echo_server", "http_client", "http_server", "chat_server", "pipe_reader"] {
         let help = Command::new(example(name)).arg("--help").output().unwrap();
         assert!(help.status.success(), "{name} --help failed");
-        assert!(
-            String::from_utf8_lossy(&help.stdout).starts_with("usage:"),
-            "{name} --help"
-        );
-        let bad = Command::new(example(name))
-            .args(["--backend", "kqueue"])
-            .output()
-            .unwrap();
+        assert!(String::from_utf8_lossy(&help.stdout).starts_with("usage:"), "{name} --help");
+        let bad = Command::new(example(name)).args(["--backend", "kqueue"]).output().unwrap();
         assert_eq!(bad.status.code(), Some(2), "{name} with a bad backend");
-        assert!(
-            String::from_utf8_lossy(&bad.stderr).contains("unknown backend"),
-            "{name}"
-        );
+        assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown backend"), "{name}");
     }
 }
 
@@ -209,10 +156,7 @@ fn every_example_has_help_and_rejects_bad_arguments() {
 fn echo_server_reports_an_address_in_use() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let out = Command::new(example("echo_server"))
-        .args(["--addr", &addr])
-        .output()
-        .unwrap();
+    let out = Command::new(example("echo_server")).args(["--addr", &addr]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen on"));
     drop(taken);
@@ -232,9 +176,7 @@ fn connect(addr: &str) -> TcpStream {
 /// Reads until the peer closes.
 fn read_to_close(mut stream: &TcpStream) -> Vec<u8> {
     let mut all = Vec::new();
-    stream
-        .read_to_end(&mut all)
-        .expect("read until the server closes");
+    stream.read_to_end(&mut all).expect("read until the server closes");
     all
 }
 
@@ -244,25 +186,16 @@ fn http_server_speaks_http(backend: &str) {
     let server = Server::start("http_server", backend);
     // Three requests on one connection, the first two in one write.
     let mut conn = connect(&server.addr);
-    conn.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\n")
-        .unwrap();
+    conn.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
     let mut two = vec![0u8; 2 * HELLO.len()];
     conn.read_exact(&mut two).unwrap();
     assert_eq!(two, [HELLO, HELLO].concat());
     // A request split across writes, then Connection: close.
     conn.write_all(b"GET / HTTP/1.1\r\nHo").unwrap();
-    conn.write_all(b"st: a\r\nConnection: close\r\n\r\nGET /never HTTP/1.1\r\n\r\n")
-        .unwrap();
+    conn.write_all(b"st: a\r\nConnection: close\r\n\r\nGET /never HTTP/1.1\r\n\r\n").unwrap();
     let last = read_to_close(&conn);
-    assert!(
-        last.starts_with(b"HTTP/1.1 200 OK\r\n"),
-        "{}",
-        String::from_utf8_lossy(&last)
-    );
-    assert!(
-        last.ends_with(b"Connection: close\r\n\r\nHello, world!"),
-        "one answer, then close"
-    );
+    assert!(last.starts_with(b"HTTP/1.1 200 OK\r\n"), "{}", String::from_utf8_lossy(&last));
+    assert!(last.ends_with(b"Connection: close\r\n\r\nHello, world!"), "one answer, then close");
     // HTTP/1.0 without keep-alive: answer, then close.
     let mut old = connect(&server.addr);
     old.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
@@ -273,12 +206,7 @@ fn http_server_speaks_http(backend: &str) {
     assert!(read_to_close(&bad).starts_with(b"HTTP/1.1 400 Bad Request\r\n"));
     // A head over 8 KiB: 431, then close.
     let mut huge = connect(&server.addr);
-    let head = [
-        &b"GET / HTTP/1.1\r\nX-Big: "[..],
-        &[b'a'; 9000],
-        b"\r\n\r\n",
-    ]
-    .concat();
+    let head = [&b"GET / HTTP/1.1\r\nX-Big: "[..], &[b'a'; 9000], b"\r\n\r\n"].concat();
     let _ = huge.write_all(&head); // the server may close before it has read it all
     assert!(read_to_close(&huge).starts_with(b"HTTP/1.1 431 "));
 }
@@ -297,30 +225,17 @@ fn http_server_select() {
 fn http_server_serves_curl(backend: &str) {
     let server = Server::start("http_server", backend);
     let url = format!("http://{}/", server.addr);
-    let one = Command::new("curl")
-        .args(["-s", "--max-time", "20", &url])
-        .output()
-        .expect("curl is installed");
+    let one =
+        Command::new("curl").args(["-s", "--max-time", "20", &url]).output().expect("curl is installed");
     assert!(one.status.success());
     assert_eq!(one.stdout, b"Hello, world!");
     let two = Command::new("curl")
-        .args([
-            "-s",
-            "--max-time",
-            "20",
-            "-w",
-            "|%{num_connects}\n",
-            &url,
-            &format!("{url}again"),
-        ])
+        .args(["-s", "--max-time", "20", "-w", "|%{num_connects}\n", &url, &format!("{url}again")])
         .output()
         .unwrap();
     assert!(two.status.success());
     // The second transfer reuses the first one's connection: 0 new connects.
-    assert_eq!(
-        String::from_utf8_lossy(&two.stdout),
-        "Hello, world!|1\nHello, world!|0\n"
-    );
+    assert_eq!(String::from_utf8_lossy(&two.stdout), "Hello, world!|1\nHello, world!|0\n");
 }
 
 #[test]
@@ -345,16 +260,10 @@ fn read_line(reader: &mut BufReader<TcpStream>) -> String {
 fn chat_server_relays_lines(backend: &str) {
     let server = Server::start("chat_server", backend);
     let clients: Vec<TcpStream> = (0..3).map(|_| connect(&server.addr)).collect();
-    let mut readers: Vec<_> = clients
-        .iter()
-        .map(|c| BufReader::new(c.try_clone().unwrap()))
-        .collect();
+    let mut readers: Vec<_> = clients.iter().map(|c| BufReader::new(c.try_clone().unwrap())).collect();
     // The server accepts in connection order, so once the last client's
     // line reaches the first two, all three are in the room.
-    let names: Vec<String> = clients
-        .iter()
-        .map(|c| c.local_addr().unwrap().to_string())
-        .collect();
+    let names: Vec<String> = clients.iter().map(|c| c.local_addr().unwrap().to_string()).collect();
     (&clients[2]).write_all(b"hello from 2\n").unwrap();
     for reader in &mut readers[..2] {
         assert_eq!(read_line(reader), format!("{}: hello from 2", names[2]));
@@ -371,10 +280,7 @@ fn chat_server_relays_lines(backend: &str) {
     assert_eq!(rest, "", "closed after bye");
     let mut second = &clients[1];
     second.write_all(&[b'x'; 5000]).unwrap();
-    assert_eq!(
-        read_line(&mut readers[1]),
-        "error: line longer than 4096 bytes"
-    );
+    assert_eq!(read_line(&mut readers[1]), "error: line longer than 4096 bytes");
     let mut rest = String::new();
     let _ = readers[1].read_to_string(&mut rest);
     assert_eq!(rest, "", "closed after the refusal");
@@ -406,10 +312,32 @@ fn pipe_reader_prefixes_lines_and_keeps_the_status() {
         let text = String::from_utf8(out.stdout).unwrap();
         let mut lines: Vec<&str> = text.lines().collect();
         lines.sort();
-        assert_eq!(
-            lines,
-            ["err: two", "out: no newline", "out: one"],
-            "{backend}"
-        );
+        assert_eq!(lines, ["err: two", "out: no newline", "out: one"], "{backend}");
+    }
+}
+
+/// SIGTERM and SIGINT make every example server close its channels and
+/// exit with status 0.
+#[test]
+fn servers_exit_0_on_sigterm_and_sigint() {
+    for name in ["echo_server", "http_server", "chat_server"] {
+        for (backend, signal) in [("poll", "TERM"), ("select", "INT")] {
+            let mut server = Server::start(name, backend);
+            // A connected client, so there is a channel to close.
+            let client = connect(&server.addr);
+            let pid = server.child.id().to_string();
+            assert!(Command::new("kill").args([&format!("-{signal}"), &pid]).status().unwrap().success());
+            let deadline = std::time::Instant::now() + WAIT_LIMIT;
+            let status = loop {
+                if let Some(status) = server.child.try_wait().unwrap() {
+                    break status;
+                }
+                assert!(std::time::Instant::now() < deadline, "{name} ignored SIG{signal}");
+                thread::sleep(std::time::Duration::from_millis(10));
+            };
+            assert_eq!(status.code(), Some(0), "{name} --backend {backend} on SIG{signal}");
+            // Its channels were closed: the client reads the end of file.
+            assert_eq!(read_to_close(&client), b"", "{name}");
+        }
     }
 }

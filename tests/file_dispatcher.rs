@@ -48,11 +48,7 @@ fn recv_reads_a_duplicate() {
     let file = TempFile::new(DATA);
     let opened = File::open(&file.0).unwrap();
     let mut d = Dispatcher::from_file(&opened).unwrap();
-    assert_ne!(
-        d.fileno(),
-        Some(opened.as_raw_fd()),
-        "the dispatcher must hold a duplicate"
-    );
+    assert_ne!(d.fileno(), Some(opened.as_raw_fd()), "the dispatcher must hold a duplicate");
     drop(opened);
     let mut buf = [0u8; 13];
     assert_eq!(d.recv(&mut buf).unwrap(), 13);
@@ -62,11 +58,7 @@ fn recv_reads_a_duplicate() {
     assert_eq!(&buf, &DATA[13..19]);
     d.close();
     let err = d.recv(&mut buf).unwrap_err();
-    assert_eq!(
-        err.raw_os_error(),
-        Some(libc::EBADF),
-        "recv after close: {err}"
-    );
+    assert_eq!(err.raw_os_error(), Some(libc::EBADF), "recv after close: {err}");
 }
 
 #[test]
@@ -79,10 +71,7 @@ fn send_appends_to_the_file() {
     assert_eq!(d.send(b"Now is as good a time as any").unwrap(), 28);
     d.close();
     let written = std::fs::read(&file.0).unwrap();
-    assert_eq!(
-        written,
-        [DATA, b"Come again?", b"Now is as good a time as any"].concat()
-    );
+    assert_eq!(written, [DATA, b"Come again?", b"Now is as good a time as any"].concat());
 }
 
 /// Collects what it reads, 29 bytes at a time.
@@ -108,16 +97,9 @@ fn dispatcher_reads_a_file(backend: Backend) {
     let log = common::Log::default();
     let mut reactor = Reactor::new();
     let opened = File::open(&file.0).unwrap();
-    reactor
-        .add(
-            Dispatcher::from_file(&opened).unwrap(),
-            FileReader { log: log.clone() },
-        )
-        .unwrap();
+    reactor.add(Dispatcher::from_file(&opened).unwrap(), FileReader { log: log.clone() }).unwrap();
     let options = LoopOptions::default().backend(backend).count(2);
-    reactor
-        .run(options.timeout(Some(std::time::Duration::from_millis(10))))
-        .unwrap();
+    reactor.run(options.timeout(Some(std::time::Duration::from_millis(10)))).unwrap();
     assert_eq!(log.events().concat().as_bytes(), DATA);
     assert!(reactor.is_empty(), "the end of file must close the channel");
     // The caller's descriptor is still open and its own (it shares the

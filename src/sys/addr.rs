@@ -39,12 +39,7 @@ impl RawAddr {
         let mut raw = RawAddr::empty();
         // SAFETY: sockaddr_storage is large enough for T (checked above) and
         // aligned for every sockaddr type, which is what it exists for.
-        unsafe {
-            std::ptr::write(
-                (&mut raw.storage as *mut libc::sockaddr_storage).cast::<T>(),
-                value,
-            )
-        };
+        unsafe { std::ptr::write((&mut raw.storage as *mut libc::sockaddr_storage).cast::<T>(), value) };
         raw.len = mem::size_of::<T>() as libc::socklen_t;
         raw
     }
@@ -73,9 +68,7 @@ fn v4_to_c(a: &SocketAddrV4) -> libc::sockaddr_in {
     let mut c: libc::sockaddr_in = unsafe { mem::zeroed() };
     c.sin_family = libc::AF_INET as libc::sa_family_t;
     c.sin_port = a.port().to_be();
-    c.sin_addr = libc::in_addr {
-        s_addr: u32::from_ne_bytes(a.ip().octets()),
-    };
+    c.sin_addr = libc::in_addr { s_addr: u32::from_ne_bytes(a.ip().octets()) };
     c
 }
 
@@ -85,9 +78,7 @@ fn v6_to_c(a: &SocketAddrV6) -> libc::sockaddr_in6 {
     c.sin6_family = libc::AF_INET6 as libc::sa_family_t;
     c.sin6_port = a.port().to_be();
     c.sin6_flowinfo = a.flowinfo();
-    c.sin6_addr = libc::in6_addr {
-        s6_addr: a.ip().octets(),
-    };
+    c.sin6_addr = libc::in6_addr { s6_addr: a.ip().octets() };
     c.sin6_scope_id = a.scope_id();
     c
 }
@@ -104,10 +95,7 @@ fn unix_to_c(path: &[u8]) -> io::Result<RawAddr> {
     if path.len() > room {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!(
-                "Unix socket path is {} bytes, longer than the limit of {room}",
-                path.len()
-            ),
+            format!("Unix socket path is {} bytes, longer than the limit of {room}", path.len()),
         ));
     }
     for (dst, src) in c.sun_path.iter_mut().zip(path) {
@@ -124,24 +112,18 @@ pub(crate) fn from_raw(raw: &RawAddr) -> io::Result<Address> {
         libc::AF_INET => {
             let c: libc::sockaddr_in = raw.get();
             let ip = Ipv4Addr::from(c.sin_addr.s_addr.to_ne_bytes());
-            Ok(Address::Inet(
-                SocketAddrV4::new(ip, u16::from_be(c.sin_port)).into(),
-            ))
+            Ok(Address::Inet(SocketAddrV4::new(ip, u16::from_be(c.sin_port)).into()))
         }
         libc::AF_INET6 => {
             let c: libc::sockaddr_in6 = raw.get();
             let ip = Ipv6Addr::from(c.sin6_addr.s6_addr);
             let port = u16::from_be(c.sin6_port);
-            Ok(Address::Inet(
-                SocketAddrV6::new(ip, port, c.sin6_flowinfo, c.sin6_scope_id).into(),
-            ))
+            Ok(Address::Inet(SocketAddrV6::new(ip, port, c.sin6_flowinfo, c.sin6_scope_id).into()))
         }
         libc::AF_UNIX => {
             let c: libc::sockaddr_un = raw.get();
             let offset = mem::offset_of!(libc::sockaddr_un, sun_path);
-            let len = (raw.len as usize)
-                .saturating_sub(offset)
-                .min(c.sun_path.len());
+            let len = (raw.len as usize).saturating_sub(offset).min(c.sun_path.len());
             let mut bytes: Vec<u8> = c.sun_path[..len].iter().map(|&b| b as u8).collect();
             // A pathname ends at its first NUL; an abstract name starts with one.
             if bytes.first() != Some(&0) {
@@ -151,9 +133,8 @@ pub(crate) fn from_raw(raw: &RawAddr) -> io::Result<Address> {
             }
             Ok(Address::Unix(PathBuf::from(OsStr::from_bytes(&bytes))))
         }
-        family => Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!("unsupported address family {family}"),
-        )),
+        family => {
+            Err(io::Error::new(io::ErrorKind::Unsupported, format!("unsupported address family {family}")))
+        }
     }
 }

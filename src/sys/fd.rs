@@ -11,11 +11,7 @@ use super::{cvt, cvt_r};
 pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
     // SAFETY: F_GETFL takes no pointer argument.
     let flags = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;
-    let new = if on {
-        flags | libc::O_NONBLOCK
-    } else {
-        flags & !libc::O_NONBLOCK
-    };
+    let new = if on { flags | libc::O_NONBLOCK } else { flags & !libc::O_NONBLOCK };
     if new != flags {
         // SAFETY: F_SETFL takes an int argument.
         cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, new) })?;
@@ -80,10 +76,7 @@ pub(crate) fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
 
 /// The soft and hard RLIMIT_NOFILE.
 pub(crate) fn fd_limit() -> io::Result<(u64, u64)> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: `lim` is a writable struct rlimit.
     cvt(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) })?;
     #[allow(clippy::unnecessary_cast)] // rlim_t is u64 on Linux, not everywhere
@@ -93,10 +86,7 @@ pub(crate) fn fd_limit() -> io::Result<(u64, u64)> {
 /// Sets the soft RLIMIT_NOFILE, keeping the hard one.
 pub(crate) fn set_fd_limit(soft: u64) -> io::Result<()> {
     let (_, hard) = fd_limit()?;
-    let lim = libc::rlimit {
-        rlim_cur: soft as libc::rlim_t,
-        rlim_max: hard as libc::rlim_t,
-    };
+    let lim = libc::rlimit { rlim_cur: soft as libc::rlim_t, rlim_max: hard as libc::rlim_t };
     // SAFETY: `lim` is a readable struct rlimit.
     cvt(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) })?;
     Ok(())

@@ -59,9 +59,7 @@ pub(crate) fn select(
     let (r0, w0, e0) = (read.0, write.0, except.0);
     loop {
         let mut tv = remaining(deadline).map(timeval);
-        let tv_ptr = tv
-            .as_mut()
-            .map_or(std::ptr::null_mut(), |t| t as *mut libc::timeval);
+        let tv_ptr = tv.as_mut().map_or(std::ptr::null_mut(), |t| t as *mut libc::timeval);
         // SAFETY: the three sets are valid, writable fd_sets, every fd put in
         // them is below nfds <= FD_SETSIZE (FdSet::insert checks), and tv_ptr
         // is null or points at a live, writable timeval.
@@ -79,8 +77,5 @@ pub(crate) fn select(
 fn timeval(t: Duration) -> libc::timeval {
     let micros = t.as_nanos().div_ceil(1_000);
     let secs = (micros / 1_000_000).min(i32::MAX as u128);
-    libc::timeval {
-        tv_sec: secs as libc::time_t,
-        tv_usec: (micros % 1_000_000) as libc::suseconds_t,
-    }
+    libc::timeval { tv_sec: secs as libc::time_t, tv_usec: (micros % 1_000_000) as libc::suseconds_t }
 }

@@ -42,14 +42,7 @@ extern "C" fn on_signal(signum: libc::c_int) {
     // `byte` is a live u8. send(2) is async-signal-safe; MSG_DONTWAIT means
     // a full buffer drops the byte (a wake-up is already pending) instead of
     // blocking, and MSG_NOSIGNAL means no SIGPIPE if the loop is gone.
-    unsafe {
-        libc::send(
-            fd,
-            (&byte as *const u8).cast(),
-            1,
-            libc::MSG_DONTWAIT | NO_SIGPIPE,
-        )
-    };
+    unsafe { libc::send(fd, (&byte as *const u8).cast(), 1, libc::MSG_DONTWAIT | NO_SIGPIPE) };
     set_errno(saved);
 }
 

@@ -118,8 +118,7 @@ pub(crate) fn send(fd: BorrowedFd<'_>, buf: &[u8], oob: bool) -> io::Result<usiz
 pub(crate) fn recv(fd: BorrowedFd<'_>, buf: &mut [u8], oob: bool) -> io::Result<usize> {
     let flags = if oob { libc::MSG_OOB } else { 0 };
     // SAFETY: `buf` is writable for `buf.len()` bytes for the whole call.
-    let n =
-        cvt_r(|| unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), flags) })?;
+    let n = cvt_r(|| unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), flags) })?;
     Ok(n as usize)
 }
 
@@ -129,14 +128,7 @@ pub(crate) fn send_to(fd: BorrowedFd<'_>, buf: &[u8], to: &Address) -> io::Resul
     // SAFETY: `buf` is readable for `buf.len()` bytes and `raw` holds a valid
     // sockaddr of `raw.len` bytes, both for the whole call.
     let n = cvt_r(|| unsafe {
-        libc::sendto(
-            fd.as_raw_fd(),
-            buf.as_ptr().cast(),
-            buf.len(),
-            SEND_FLAGS,
-            raw.as_ptr(),
-            raw.len,
-        )
+        libc::sendto(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), SEND_FLAGS, raw.as_ptr(), raw.len)
     })?;
     Ok(n as usize)
 }
@@ -170,13 +162,7 @@ pub(crate) fn int_option(
     // SAFETY: `value` is a writable c_int and `len` says so; the options read
     // through this function all have int values.
     cvt(unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (&mut value as *mut libc::c_int).cast(),
-            &mut len,
-        )
+        libc::getsockopt(fd.as_raw_fd(), level, name, (&mut value as *mut libc::c_int).cast(), &mut len)
     })?;
     Ok(value)
 }
@@ -192,13 +178,7 @@ pub(crate) fn set_int_option(
     // SAFETY: `value` is a readable c_int of `len` bytes; the options set
     // through this function all take int values.
     cvt(unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (&value as *const libc::c_int).cast(),
-            len,
-        )
+        libc::setsockopt(fd.as_raw_fd(), level, name, (&value as *const libc::c_int).cast(), len)
     })?;
     Ok(())
 }
@@ -206,10 +186,7 @@ pub(crate) fn set_int_option(
 /// SO_LINGER {on, 0 s}: close then sends RST instead of FIN (for tests and
 /// for servers that must shed connections at once).
 pub(crate) fn set_linger_zero(fd: BorrowedFd<'_>) -> io::Result<()> {
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
     let len = mem::size_of::<libc::linger>() as libc::socklen_t;
     // SAFETY: `linger` is a readable struct linger of `len` bytes, the type SO_LINGER takes.
     cvt(unsafe {

@@ -37,23 +37,15 @@ pub fn loop_until(
 ) {
     let deadline = Instant::now() + WAIT_LIMIT;
     while !done(reactor) {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {WAIT_LIMIT:?} waiting for {what} ({backend:?})"
-        );
-        reactor
-            .poll_once(Some(Duration::from_millis(10)), backend)
-            .expect("poll_once failed");
+        assert!(Instant::now() < deadline, "timed out after {WAIT_LIMIT:?} waiting for {what} ({backend:?})");
+        reactor.poll_once(Some(Duration::from_millis(10)), backend).expect("poll_once failed");
     }
 }
 
 /// A loopback address to listen on for `family`: port 0, or a fresh path.
 pub fn listen_addr(family: Family) -> Address {
     match family {
-        Family::Inet => "127.0.0.1:0"
-            .parse::<std::net::SocketAddr>()
-            .unwrap()
-            .into(),
+        Family::Inet => "127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into(),
         Family::Inet6 => "[::1]:0".parse::<std::net::SocketAddr>().unwrap().into(),
         Family::Unix => Address::Unix(temp_socket_path()),
     }
@@ -99,12 +91,5 @@ impl Log {
 
 /// A deterministic byte pattern of `len` bytes, different per `seed`.
 pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| {
-            (i as u8)
-                .wrapping_mul(31)
-                .wrapping_add(seed)
-                .wrapping_add((i >> 8) as u8)
-        })
-        .collect()
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed).wrapping_add((i >> 8) as u8)).collect()
 }
