@@ -19,7 +19,7 @@ use std::rc::Rc;
 use pollreactor::{Address, Channel, Dispatcher, Handler, Socket, Token};
 
 const USAGE: &str = "\
-usage: chat_server [--addr HOST:PORT] [--backend poll|select]
+usage: chat_server [--addr HOST:PORT] [--backend poll|select|epoll]
 
 A chat room: every line a client sends goes to every other client as
 `ADDRESS: line`. A client leaves by sending `/quit` or closing. A line over
@@ -27,7 +27,7 @@ A chat room: every line a client sends goes to every other client as
 closed.
 
   --addr HOST:PORT   where to listen (default 127.0.0.1:8082; port 0 picks one)
-  --backend NAME     poll or select (default poll)
+  --backend NAME     poll, select or epoll (default poll)
   -h, --help         this text
 
 The first line on stdout is `listening on HOST:PORT`.";

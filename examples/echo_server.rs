@@ -42,12 +42,12 @@ use std::process::ExitCode;
 use pollreactor::{Address, Channel, Dispatcher, Handler, Socket};
 
 const USAGE: &str = "\
-usage: echo_server [--addr HOST:PORT] [--backend poll|select]
+usage: echo_server [--addr HOST:PORT] [--backend poll|select|epoll]
 
 Echoes back everything each client sends (the asyncore manual's example).
 
   --addr HOST:PORT   where to listen (default 127.0.0.1:8080; port 0 picks one)
-  --backend NAME     poll or select (default poll)
+  --backend NAME     poll, select or epoll (default poll)
   -h, --help         this text
 
 The first line on stdout is `listening on HOST:PORT`.";

@@ -45,12 +45,12 @@ use std::rc::Rc;
 use pollreactor::{Backend, Channel, Dispatcher, Family, Handler, LoopOptions, SockType};
 
 const USAGE: &str = "\
-usage: http_client [--backend poll|select] URL
+usage: http_client [--backend poll|select|epoll] URL
 
 GETs URL with HTTP/1.0 and writes the raw response (headers and body) to
 stdout (the asyncore manual's example). URL is http://HOST[:PORT][/PATH].
 
-  --backend NAME     poll or select (default poll)
+  --backend NAME     poll, select or epoll (default poll)
   -h, --help         this text";
 
 struct HttpClient {

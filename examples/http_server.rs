@@ -18,14 +18,14 @@ use std::process::ExitCode;
 use pollreactor::{Address, Channel, Dispatcher, Handler, Socket};
 
 const USAGE: &str = "\
-usage: http_server [--addr HOST:PORT] [--backend poll|select]
+usage: http_server [--addr HOST:PORT] [--backend poll|select|epoll]
 
 Answers every HTTP GET with `Hello, world!` (HTTP/1.1, keep-alive,
 pipelining). A malformed request gets 400, a request head over 8 KiB gets
 431, any method but GET gets 405; each of those closes the connection.
 
   --addr HOST:PORT   where to listen (default 127.0.0.1:8081; port 0 picks one)
-  --backend NAME     poll or select (default poll)
+  --backend NAME     poll, select or epoll (default poll)
   -h, --help         this text
 
 The first line on stdout is `listening on HOST:PORT`.";

@@ -15,13 +15,13 @@ use std::process::{Command, ExitCode, Stdio};
 use pollreactor::{Backend, Channel, Dispatcher, Handler, LoopOptions};
 
 const USAGE: &str = "\
-usage: pipe_reader [--backend poll|select] [--] COMMAND [ARG...]
+usage: pipe_reader [--backend poll|select|epoll] [--] COMMAND [ARG...]
 
 Runs COMMAND and prints each line of its stdout as `out: LINE` and each line
 of its stderr as `err: LINE`, on our stdout, as they arrive. Exits with
 COMMAND's exit status (128 + N if signal N killed it).
 
-  --backend NAME     poll or select (default poll)
+  --backend NAME     poll, select or epoll (default poll)
   -h, --help         this text";
 
 /// One of the child's output pipes.

@@ -24,17 +24,24 @@ pub enum Backend {
     /// below `FD_SETSIZE` (1024 on Linux); a channel above that makes the
     /// wait fail with an `InvalidInput` error naming the fd.
     Select,
+    /// epoll(7), Linux only (beyond asyncore): the same level-triggered
+    /// semantics, but the kernel keeps the interest set, which is updated
+    /// only when a channel's `readable`/`writable` answer changes; idle
+    /// channels cost the kernel nothing per wait. Elsewhere the wait fails
+    /// with `Unsupported`.
+    Epoll,
 }
 
 impl std::str::FromStr for Backend {
     type Err = String;
 
-    /// `"poll"` or `"select"`, as the example programs' `--backend` takes.
+    /// `"poll"`, `"select"` or `"epoll"`, as the example programs' `--backend` takes.
     fn from_str(s: &str) -> Result<Backend, String> {
         match s {
             "poll" => Ok(Backend::Poll),
             "select" => Ok(Backend::Select),
-            other => Err(format!("unknown backend {other:?}: expected poll or select")),
+            "epoll" => Ok(Backend::Epoll),
+            other => Err(format!("unknown backend {other:?}: expected poll, select or epoll")),
         }
     }
 }
@@ -63,7 +70,7 @@ impl Ready {
         self.0 & other.0 != 0
     }
 
-    fn with(self, flag: Ready, on: bool) -> Ready {
+    pub(crate) fn with(self, flag: Ready, on: bool) -> Ready {
         if on {
             Ready(self.0 | flag.0)
         } else {
@@ -105,6 +112,8 @@ pub(crate) struct Event {
 pub(crate) struct Poller {
     pollfds: Vec<libc::pollfd>,
     pub(crate) events: Vec<Event>,
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    epoll: Option<crate::epoll::EpollState>,
 }
 
 impl Poller {
@@ -121,7 +130,21 @@ impl Poller {
         match backend {
             Backend::Poll => self.wait_poll(interest, timeout),
             Backend::Select => self.wait_select(interest, timeout),
+            Backend::Epoll => self.wait_epoll(interest, timeout),
         }
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn wait_epoll(&mut self, interest: &[Interest], timeout: Option<Duration>) -> io::Result<()> {
+        if self.epoll.is_none() {
+            self.epoll = Some(crate::epoll::EpollState::new()?);
+        }
+        self.epoll.as_mut().expect("just set").wait(interest, timeout, &mut self.events)
+    }
+
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    fn wait_epoll(&mut self, _: &[Interest], _: Option<Duration>) -> io::Result<()> {
+        Err(io::Error::new(io::ErrorKind::Unsupported, "the epoll backend exists on Linux only"))
     }
 
     fn wait_poll(&mut self, interest: &[Interest], timeout: Option<Duration>) -> io::Result<()> {

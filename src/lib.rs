@@ -205,6 +205,8 @@ mod chat;
 mod context;
 mod dispatch;
 mod dispatcher;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod epoll;
 mod errors;
 mod handler;
 mod output;

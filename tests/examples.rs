@@ -95,6 +95,11 @@ fn echo_server_select_50_clients() {
     echo_server_serves_50_clients_1_mib_each("select");
 }
 
+#[test]
+fn echo_server_epoll_50_clients() {
+    echo_server_serves_50_clients_1_mib_each("epoll");
+}
+
 /// http_client GETs from a one-shot std server and prints the response.
 fn http_client_prints_the_response(backend: &str) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -221,6 +226,11 @@ fn http_server_select() {
     http_server_speaks_http("select");
 }
 
+#[test]
+fn http_server_epoll() {
+    http_server_speaks_http("epoll");
+}
+
 /// curl, one URL and then two URLs on one connection.
 fn http_server_serves_curl(backend: &str) {
     let server = Server::start("http_server", backend);
@@ -301,8 +311,13 @@ fn chat_server_select() {
 }
 
 #[test]
+fn chat_server_epoll() {
+    chat_server_relays_lines("epoll");
+}
+
+#[test]
 fn pipe_reader_prefixes_lines_and_keeps_the_status() {
-    for backend in ["poll", "select"] {
+    for backend in ["poll", "select", "epoll"] {
         let script = "echo one; echo two >&2; printf 'no newline'; exit 3";
         let out = Command::new(example("pipe_reader"))
             .args(["--backend", backend, "sh", "-c", script])

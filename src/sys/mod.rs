@@ -18,11 +18,14 @@
 //! | `fd.rs` | fcntl (O_NONBLOCK, FD_CLOEXEC), fd validity, dup, read, write, rlimits |
 //! | `addr.rs` | `Address` <-> `sockaddr_storage` |
 //! | `poll.rs` | poll(2), with EINTR retried against a deadline |
+//! | `epoll.rs` | epoll_create1, epoll_ctl, epoll_wait (Linux) |
 //! | `select.rs` | select(2) and a bounds-checked `FdSet` |
 //! | `signal.rs` | sigaction, and a handler that only writes to a socket |
 #![allow(unsafe_code)]
 
 pub(crate) mod addr;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) mod epoll;
 pub(crate) mod fd;
 pub(crate) mod poll;
 pub(crate) mod select;

@@ -14,7 +14,8 @@ use pollreactor::{Address, Backend, Family, Reactor};
 /// enough for a loaded 2-core machine; a passing test never waits for it.
 pub const WAIT_LIMIT: Duration = Duration::from_secs(20);
 
-/// One `#[test]` per backend for each scenario `fn name(backend: Backend)`.
+/// One `#[test]` per backend for each scenario `fn name(backend: Backend)`:
+/// poll, select, and on Linux epoll.
 #[macro_export]
 macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
@@ -23,6 +24,10 @@ macro_rules! on_every_backend {
         }
         mod select {
             $( #[test] fn $name() { super::$name(pollreactor::Backend::Select) } )*
+        }
+        #[cfg(target_os = "linux")]
+        mod epoll {
+            $( #[test] fn $name() { super::$name(pollreactor::Backend::Epoll) } )*
         }
     };
 }

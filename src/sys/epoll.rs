@@ -1,0 +1,62 @@
+//! epoll(7), Linux's readiness interface whose cost does not grow with the
+//! number of idle descriptors.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+use super::poll::{far_future, poll_millis};
+use super::{cvt, remaining};
+
+/// An epoll instance, closed when dropped.
+pub(crate) struct Epoll {
+    fd: OwnedFd,
+}
+
+impl Epoll {
+    pub(crate) fn new() -> io::Result<Epoll> {
+        // SAFETY: epoll_create1 takes no pointers.
+        let raw = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+        // SAFETY: epoll_create1 just returned this descriptor and nothing else owns it.
+        Ok(Epoll { fd: unsafe { OwnedFd::from_raw_fd(raw) } })
+    }
+
+    /// epoll_ctl(2). `fd` is a plain number on purpose: removing a
+    /// descriptor that was closed meanwhile just fails (EBADF, ENOENT), and
+    /// the call reads and writes nothing but `event`.
+    pub(crate) fn ctl(&self, op: libc::c_int, fd: RawFd, events: u32, data: u64) -> io::Result<()> {
+        let mut event = libc::epoll_event { events, u64: data };
+        // SAFETY: `event` is a live, writable epoll_event for the call (DEL
+        // ignores it); the epoll fd is open (we own it).
+        cvt(unsafe { libc::epoll_ctl(self.fd.as_raw_fd(), op, fd, &mut event) })?;
+        Ok(())
+    }
+
+    /// epoll_wait(2) into `events` (up to its capacity), retrying EINTR
+    /// with the time that remains.
+    pub(crate) fn wait(
+        &self,
+        events: &mut Vec<libc::epoll_event>,
+        timeout: Option<Duration>,
+    ) -> io::Result<()> {
+        let deadline = timeout.map(|t| Instant::now().checked_add(t).unwrap_or_else(far_future));
+        events.clear();
+        let max = events.capacity().min(libc::c_int::MAX as usize).max(1) as libc::c_int;
+        events.reserve(max as usize);
+        loop {
+            let ms = poll_millis(remaining(deadline));
+            // SAFETY: the vector has room for `max` events, which is what
+            // the kernel may write; the epoll fd is open (we own it).
+            let n = cvt(unsafe { libc::epoll_wait(self.fd.as_raw_fd(), events.as_mut_ptr(), max, ms) });
+            match n {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+                Ok(n) => {
+                    // SAFETY: the kernel initialised the first `n <= max` entries.
+                    unsafe { events.set_len(n as usize) };
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
