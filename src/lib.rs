@@ -228,6 +228,7 @@ pub use handler::{write_log_line, Handler, LogKind};
 pub use output::{Producer, SimpleProducer};
 pub use reactor::{LoopOptions, Reactor};
 pub use socket::Socket;
+pub use sys::alloc::CountingAllocator;
 pub use timer::TimerId;
 pub use waker::Waker;
 

@@ -17,6 +17,7 @@
 //! | `socket.rs` | socket, socketpair, bind, listen, accept(4), connect, send, recv, sendto, recvfrom, get/setsockopt, shutdown, getpeername, getsockname |
 //! | `fd.rs` | fcntl (O_NONBLOCK, FD_CLOEXEC), fd validity, dup, read, write, rlimits |
 //! | `addr.rs` | `Address` <-> `sockaddr_storage` |
+//! | `alloc.rs` | `CountingAllocator`: the system allocator, counting |
 //! | `poll.rs` | poll(2), with EINTR retried against a deadline |
 //! | `epoll.rs` | epoll_create1, epoll_ctl, epoll_wait (Linux) |
 //! | `select.rs` | select(2) and a bounds-checked `FdSet` |
@@ -24,6 +25,7 @@
 #![allow(unsafe_code)]
 
 pub(crate) mod addr;
+pub(crate) mod alloc;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) mod epoll;
 pub(crate) mod fd;

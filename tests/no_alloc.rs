@@ -1,0 +1,64 @@
+//! Steady echo traffic allocates nothing: proven with a counting global
+//! allocator. This file is its own test binary with a single test, so no
+//! other test's allocations are counted.
+
+use std::io;
+use std::time::Duration;
+
+use pollreactor::{
+    Backend, Channel, CountingAllocator, Dispatcher, Family, Handler, Reactor, SockType, Socket,
+};
+
+#[global_allocator]
+static ALLOC: CountingAllocator = CountingAllocator::new();
+
+struct Echo;
+
+impl Handler for Echo {
+    fn handle_read(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+        let mut buf = [0u8; 4096];
+        let n = ch.recv(&mut buf)?;
+        ch.send_buffered(&buf[..n])
+    }
+}
+
+/// Ping-pongs `rounds` 64-byte messages through an echo channel.
+fn ping_pong(reactor: &mut Reactor, backend: Backend, peer: &Socket, rounds: usize) {
+    let message = [7u8; 64];
+    let mut answer = [0u8; 64];
+    for _ in 0..rounds {
+        assert_eq!(peer.send(&message).unwrap(), 64);
+        let mut got = 0;
+        while got < 64 {
+            reactor.poll_once(Some(Duration::from_secs(10)), backend).unwrap();
+            match peer.recv(&mut answer[got..]) {
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn steady_echo_traffic_allocates_nothing() {
+    for backend in [Backend::Poll, Backend::Select, Backend::Epoll] {
+        let mut reactor = Reactor::new();
+        let mut peers = Vec::new();
+        for _ in 0..3 {
+            let (ours, theirs) = Socket::pair(Family::Unix, SockType::Stream).unwrap();
+            reactor.add(Dispatcher::new(ours).unwrap().with_send(), Echo).unwrap();
+            peers.push(theirs);
+        }
+        // Warm-up: the reused buffers grow to their working size.
+        for peer in &peers {
+            ping_pong(&mut reactor, backend, peer, 100);
+        }
+        ALLOC.start();
+        for peer in &peers {
+            ping_pong(&mut reactor, backend, peer, 1000);
+        }
+        let counted = ALLOC.stop();
+        assert_eq!(counted, 0, "{backend:?}: {counted} allocations in 3,000 echo round trips");
+    }
+}
