@@ -59,8 +59,6 @@ pub(crate) struct ChatState {
     terminator: Terminator,
     /// Input read but not yet passed on: a possible start of the terminator.
     in_buffer: Vec<u8>,
-    /// Where recv puts bytes; kept between reads so none allocates.
-    read_buf: Vec<u8>,
     in_size: usize,
     /// What the default `collect_incoming_data` collects.
     incoming: Vec<u8>,
@@ -76,7 +74,6 @@ impl Default for ChatState {
         ChatState {
             terminator: Terminator::None,
             in_buffer: Vec::new(),
-            read_buf: Vec::new(),
             in_size: IN_BUFFER_SIZE,
             incoming: Vec::new(),
             record_len: 0,
@@ -229,14 +226,15 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 /// together with any partial terminator kept from before, is split into
 /// records.
 pub(crate) fn handle_read<H: Handler + ?Sized>(h: &mut H, ch: &mut Channel<'_>) -> io::Result<()> {
-    let chat = ch.chat_mut();
-    let mut read_buf = mem::take(&mut chat.read_buf);
-    read_buf.resize(chat.in_size, 0);
+    // One read buffer serves every chat channel of the reactor (reads
+    // happen one at a time), so 10,000 connections do not hold 10,000 of them.
+    let mut read_buf = ch.context().take_read_buffer();
+    read_buf.resize(ch.chat_mut().in_size, 0);
     let result = match ch.recv(&mut read_buf) {
         Ok(n) => split_records(h, ch, &read_buf[..n]),
         Err(e) => Err(e),
     };
-    ch.chat_mut().read_buf = read_buf;
+    ch.context().put_read_buffer(read_buf);
     result
 }
 

@@ -57,6 +57,8 @@ pub struct Context {
     pub(crate) exit: bool,
     pub(crate) timers: Timers,
     pub(crate) trace: Option<Trace>,
+    /// The read buffer chat channels share (see `chat::handle_read`).
+    read_buffer: Vec<u8>,
 }
 
 impl Context {
@@ -280,6 +282,18 @@ impl Context {
     /// How many timers are pending.
     pub fn pending_timers(&self) -> usize {
         self.timers.len()
+    }
+
+    /// The shared read buffer (empty if a read is already using it).
+    pub(crate) fn take_read_buffer(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.read_buffer)
+    }
+
+    /// Returns the shared read buffer, keeping the larger of the two.
+    pub(crate) fn put_read_buffer(&mut self, buffer: Vec<u8>) {
+        if buffer.capacity() >= self.read_buffer.capacity() {
+            self.read_buffer = buffer;
+        }
     }
 
     /// Runs the timers due now, in deadline order and then the order they
