@@ -59,6 +59,8 @@ pub struct Context {
     pub(crate) trace: Option<Trace>,
     /// The read buffer chat channels share (see `chat::handle_read`).
     read_buffer: Vec<u8>,
+    /// Confine a panicking callback to its channel's `handle_error`.
+    pub(crate) catch_panics: bool,
 }
 
 impl Context {

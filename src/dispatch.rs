@@ -2,6 +2,7 @@
 //! `handle_*_event()` methods, and its error routing.
 
 use std::io;
+use std::panic::{self, AssertUnwindSafe};
 
 use crate::backend::Ready;
 use crate::errors::{is_disconnect, is_would_block};
@@ -56,11 +57,34 @@ fn step(
     callback: impl FnOnce(&mut dyn Handler, &mut Channel<'_>) -> io::Result<()>,
 ) -> bool {
     ch.trace_callback(name);
-    if let Err(err) = callback(h, ch) {
+    if let Err(err) = guarded(h, ch, callback) {
         route_error(h, ch, err);
         return false;
     }
     ch.is_open() && !ch.pending.close && !ch.exit_requested()
+}
+
+/// Runs a callback; with panics confined ([`Reactor::set_catch_panics`]),
+/// a panic becomes an error for `handle_error`, and a panic there closes
+/// the channel.
+///
+/// [`Reactor::set_catch_panics`]: crate::Reactor::set_catch_panics
+fn guarded(
+    h: &mut dyn Handler,
+    ch: &mut Channel<'_>,
+    callback: impl FnOnce(&mut dyn Handler, &mut Channel<'_>) -> io::Result<()>,
+) -> io::Result<()> {
+    if !ch.context().catch_panics {
+        return callback(h, ch);
+    }
+    panic::catch_unwind(AssertUnwindSafe(|| callback(h, ch))).unwrap_or_else(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a non-string payload".to_string());
+        Err(io::Error::other(format!("handler panicked: {what}")))
+    })
 }
 
 /// A connecting channel became ready: `SO_ERROR` tells whether the connect
@@ -88,16 +112,23 @@ pub(crate) fn route_error(h: &mut dyn Handler, ch: &mut Channel<'_>, err: io::Er
     if is_would_block(&err) || !ch.is_open() {
         return;
     }
-    if is_disconnect(&err) {
-        ch.trace_callback("close");
-        if let Err(err) = h.handle_close(ch) {
+    let routed = guarded(h, ch, |h, ch| {
+        if is_disconnect(&err) {
+            ch.trace_callback("close");
+            if let Err(err) = h.handle_close(ch) {
+                ch.trace_callback("error");
+                h.handle_error(ch, err);
+            }
+        } else {
             ch.trace_callback("error");
             h.handle_error(ch, err);
         }
-        return;
+        Ok(())
+    });
+    // Only a confined panic inside handle_close or handle_error gets here.
+    if routed.is_err() {
+        ch.close();
     }
-    ch.trace_callback("error");
-    h.handle_error(ch, err);
 }
 
 /// The callbacks a method left due: `handle_connect` for a connect that
@@ -107,13 +138,13 @@ pub(crate) fn settle(h: &mut dyn Handler, ch: &mut Channel<'_>) {
     if std::mem::take(&mut ch.pending.connect) && ch.is_open() {
         ch.trace_callback("connect");
         ch.set_connected();
-        if let Err(err) = h.handle_connect(ch) {
+        if let Err(err) = guarded(h, ch, |h, ch| h.handle_connect(ch)) {
             route_error(h, ch, err);
         }
     }
     if std::mem::take(&mut ch.pending.close) && ch.is_open() {
         ch.trace_callback("close");
-        if let Err(err) = h.handle_close(ch) {
+        if let Err(err) = guarded(h, ch, |h, ch| h.handle_close(ch)) {
             route_error(h, ch, err);
         }
     }

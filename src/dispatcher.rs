@@ -12,6 +12,9 @@ use crate::errors::{is_disconnect, is_would_block};
 use crate::output::OutQueue;
 use crate::{sys, Address, Family, SockType, Socket};
 
+/// How long a listener stops accepting after running out of descriptors.
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
 /// The most [`Dispatcher::initiate_send`] hands to one send(2), as in
 /// asyncore's `dispatcher_with_send`.
 pub const SEND_CHUNK: usize = 64 * 1024;
@@ -52,6 +55,8 @@ pub struct Dispatcher {
     pub(crate) idle_timeout: Option<Duration>,
     /// When data last moved (kept only while an idle timeout is set).
     pub(crate) last_active: Instant,
+    /// Accepting is paused until then (out of descriptors).
+    pub(crate) paused_until: Option<Instant>,
     /// Events a method noticed that the reactor turns into callbacks once
     /// the running callback returns.
     pub(crate) pending: Pending,
@@ -191,6 +196,7 @@ impl Dispatcher {
             chat: None,
             idle_timeout: None,
             last_active: Instant::now(),
+            paused_until: None,
             pending: Pending::default(),
         }
     }
@@ -277,12 +283,36 @@ impl Dispatcher {
 
     /// Accepts a connection: `Ok(None)` when there is none after all
     /// (`EWOULDBLOCK`, or `ECONNABORTED`: the client gave up while queued).
+    ///
+    /// Out of descriptors or memory (`EMFILE`, `ENFILE`, `ENOBUFS`,
+    /// `ENOMEM`) is `Ok(None)` too, and pauses accepting for
+    /// [`ACCEPT_BACKOFF`]: the listener stays readable while its backlog is
+    /// full, so a level-triggered loop that kept asking would spin at 100%
+    /// CPU, and asyncore's answer (`handle_error`, which closed the
+    /// listener) would stop the server for good. Meanwhile the other
+    /// channels are served; connections wait in the backlog until accepting
+    /// resumes. [`accept_paused`](Self::accept_paused) tells a handler.
     pub fn accept(&mut self) -> io::Result<Option<(Socket, Address)>> {
         match self.sock()?.accept() {
             Ok(pair) => Ok(Some(pair)),
             Err(e) if is_would_block(&e) || e.raw_os_error() == Some(libc::ECONNABORTED) => Ok(None),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+                ) =>
+            {
+                self.paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
+                Ok(None)
+            }
             Err(e) => Err(e),
         }
+    }
+
+    /// Whether accepting is paused after running out of descriptors (see
+    /// [`accept`](Self::accept)).
+    pub fn accept_paused(&self) -> bool {
+        self.paused_until.is_some()
     }
 
     /// Sends what the socket takes now: 0 if it would block. A disconnect

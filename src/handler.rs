@@ -150,10 +150,15 @@ pub trait Handler: Any {
     /// A listener is readable. Default: accept, then
     /// [`handle_accepted`](Self::handle_accepted) if a connection was there.
     fn handle_accept(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
-        if let Some((sock, addr)) = ch.accept()? {
-            self.handle_accepted(ch, sock, addr)?;
+        match ch.accept()? {
+            Some((sock, addr)) => self.handle_accepted(ch, sock, addr),
+            None if ch.accept_paused() => {
+                let message = format!("{:?} is out of descriptors: not accepting for a while", **ch);
+                self.log_info(&message, LogKind::Error);
+                Ok(())
+            }
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// A connection was accepted. Default: close it, with a warning. A

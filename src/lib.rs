@@ -222,7 +222,7 @@ pub use address::{Address, Family, SockType};
 pub use backend::Backend;
 pub use chat::{find_prefix_at_end, Terminator, IN_BUFFER_SIZE};
 pub use context::{Channel, Context, Token};
-pub use dispatcher::{Dispatcher, SEND_CHUNK};
+pub use dispatcher::{Dispatcher, ACCEPT_BACKOFF, SEND_CHUNK};
 pub use errors::{is_disconnect, is_would_block, DISCONNECTED};
 pub use handler::{write_log_line, Handler, LogKind};
 pub use output::{Producer, SimpleProducer};

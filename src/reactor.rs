@@ -98,7 +98,8 @@ pub struct Reactor {
     signals: Option<Signals>,
     /// Channels whose idle timeout expired, found while collecting interest.
     idle: Vec<Token>,
-    /// The earliest idle-timeout deadline of the channels still open.
+    /// The earliest idle-timeout deadline (or accept back-off end) of the
+    /// channels still open: the wait ends then.
     next_idle: Option<Instant>,
 }
 
@@ -145,6 +146,19 @@ impl Reactor {
             self.signals = Some(Signals::new()?);
         }
         self.signals.as_mut().expect("just set").add(signum, Box::new(f))
+    }
+
+    /// What a panic in a channel callback does. By default (`false`) it
+    /// propagates out of [`run`](Self::run) / [`poll_once`](Self::poll_once),
+    /// as any Rust panic does: the program's state may be broken, and the
+    /// program decides. With `true` it is confined to its channel: the panic
+    /// becomes an error (`"handler panicked: ..."`) for that channel's
+    /// `handle_error` (whose default closes it), and the loop keeps serving
+    /// the others, as asyncore did with any exception. A panic inside
+    /// `handle_error` or `handle_close` then closes the channel. Timer and
+    /// posted closures are not covered. The panic hook still reports it.
+    pub fn set_catch_panics(&mut self, on: bool) {
+        self.ctx.catch_panics = on;
     }
 
     /// Turns the tracer on (`Some(writer)`, e.g. `Box::new(std::io::stderr())`)
@@ -252,6 +266,14 @@ impl Reactor {
                     continue;
                 }
                 next_idle = Some(next_idle.map_or(deadline, |d: Instant| d.min(deadline)));
+            }
+            // A listener out of descriptors waits for its back-off to end.
+            if let Some(until) = entry.disp.paused_until {
+                if until > *now.get_or_insert_with(Instant::now) {
+                    next_idle = Some(next_idle.map_or(until, |d: Instant| d.min(until)));
+                    continue;
+                }
+                entry.disp.paused_until = None;
             }
             let read = entry.handler.readable(&entry.disp);
             let write = !entry.disp.accepting() && entry.handler.writable(&entry.disp);

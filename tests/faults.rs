@@ -1,0 +1,134 @@
+//! Handler faults and peer faults, on every backend: panics (propagated by
+//! default, or confined to the channel), and a peer that goes away while
+//! our connect is still in progress.
+
+mod common;
+
+use std::io;
+use std::net::TcpListener;
+use std::panic::{self, AssertUnwindSafe};
+use std::time::Duration;
+
+use common::{loop_until, Log};
+use pollreactor::{Backend, Channel, Dispatcher, Family, Handler, Reactor, SockType, Socket};
+
+/// Panics when it has something to read.
+struct Panicky {
+    log: Log,
+}
+
+impl Handler for Panicky {
+    fn handle_read(&mut self, _: &mut Channel<'_>) -> io::Result<()> {
+        panic!("boom");
+    }
+
+    fn handle_error(&mut self, ch: &mut Channel<'_>, err: io::Error) {
+        self.log.push(format!("error: {err}"));
+        ch.close();
+    }
+
+    fn writable(&mut self, _: &Dispatcher) -> bool {
+        false
+    }
+}
+
+/// Echoes through its output queue.
+struct Echo;
+
+impl Handler for Echo {
+    fn handle_read(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+        let mut buf = [0u8; 256];
+        let n = ch.recv(&mut buf)?;
+        ch.send_buffered(&buf[..n])
+    }
+}
+
+fn a_panic_propagates_by_default(backend: Backend) {
+    let mut reactor = Reactor::new();
+    let (ours, theirs) = Socket::pair(Family::Unix, SockType::Stream).unwrap();
+    reactor.add(Dispatcher::new(ours).unwrap(), Panicky { log: Log::default() }).unwrap();
+    theirs.send(b"x").unwrap();
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+        reactor.poll_once(Some(Duration::from_secs(5)), backend).unwrap();
+    }));
+    let payload = outcome.expect_err("the panic must leave poll_once");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"boom"));
+}
+
+fn a_panic_is_confined_when_asked(backend: Backend) {
+    let mut reactor = Reactor::new();
+    reactor.set_catch_panics(true);
+    let log = Log::default();
+    let (bad, bad_peer) = Socket::pair(Family::Unix, SockType::Stream).unwrap();
+    let bad = reactor.add(Dispatcher::new(bad).unwrap(), Panicky { log: log.clone() }).unwrap();
+    let (good, good_peer) = Socket::pair(Family::Unix, SockType::Stream).unwrap();
+    let good = reactor.add(Dispatcher::new(good).unwrap().with_send(), Echo).unwrap();
+    bad_peer.send(b"x").unwrap();
+    good_peer.send(b"ping").unwrap();
+    loop_until(&mut reactor, backend, "the panicking channel to close", |r| !r.contains(bad));
+    assert_eq!(log.events(), ["error: handler panicked: boom"]);
+    // The other channel is still served.
+    let mut answer = [0u8; 4];
+    loop_until(&mut reactor, backend, "the echo", |_| good_peer.recv(&mut answer).is_ok());
+    assert_eq!(&answer, b"ping");
+    assert!(reactor.contains(good));
+}
+
+/// Records how the connect ended.
+struct Client {
+    log: Log,
+}
+
+impl Handler for Client {
+    fn handle_connect(&mut self, _: &mut Channel<'_>) -> io::Result<()> {
+        self.log.push("connect");
+        Ok(())
+    }
+
+    fn handle_read(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+        let mut buf = [0u8; 64];
+        ch.recv(&mut buf)?;
+        Ok(())
+    }
+
+    fn writable(&mut self, d: &Dispatcher) -> bool {
+        d.connecting()
+    }
+
+    fn handle_close(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+        self.log.push("close");
+        ch.close();
+        Ok(())
+    }
+
+    fn handle_error(&mut self, ch: &mut Channel<'_>, err: io::Error) {
+        self.log.push(format!("error {:?}", err.kind()));
+        ch.close();
+    }
+}
+
+fn the_peer_goes_away_during_connect(backend: Backend) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut reactor = Reactor::new();
+    let log = Log::default();
+    let mut client = Dispatcher::create_socket(Family::Inet, SockType::Stream).unwrap();
+    client.connect(addr).unwrap();
+    let token = reactor.add(client, Client { log: log.clone() }).unwrap();
+    // The listener goes away with our connection still in its backlog: the
+    // kernel resets it.
+    drop(listener);
+    loop_until(&mut reactor, backend, "the channel to close", |r| !r.contains(token));
+    let events = log.events();
+    // Either the connect completed and the reset closed it, or the connect
+    // itself failed; one way or the other it ends exactly once.
+    let ends = events.iter().filter(|e| *e == "close" || e.starts_with("error")).count();
+    assert_eq!(ends, 1, "{events:?}");
+    assert!(events.len() <= 2 && (events.len() == 1 || events[0] == "connect"), "{events:?}");
+}
+
+on_every_backend!(
+    a_panic_propagates_by_default,
+    a_panic_is_confined_when_asked,
+    the_peer_goes_away_during_connect
+);
