@@ -147,7 +147,7 @@ fn http_client_reports_a_refused_connect() {
 
 #[test]
 fn every_example_has_help_and_rejects_bad_arguments() {
-    for name in ["echo_server", "http_client", "http_server", "chat_server", "pipe_reader"] {
+    for name in ["echo_server", "http_client", "http_server", "chat_server", "pipe_reader", "echo_client"] {
         let help = Command::new(example(name)).arg("--help").output().unwrap();
         assert!(help.status.success(), "{name} --help failed");
         assert!(String::from_utf8_lossy(&help.stdout).starts_with("usage:"), "{name} --help");
