@@ -1,8 +1,8 @@
 //! Channels that are not TCP streams: pipes (`Dispatcher::from_file`), UDP
 //! over IPv4 and IPv6, Unix-domain datagrams, and a Unix-domain stream
-//! listener. Every scenario runs on both backends (`on_every_backend!`),
-//! on loopback addresses and fresh temp paths only; waits are
-//! `common::loop_until` (bounded, event-driven).
+//! listener. Every scenario runs on every backend (poll, select, and on
+//! Linux epoll: `on_every_backend!`), on loopback addresses and fresh temp
+//! paths only; waits are `common::loop_until` (bounded, event-driven).
 //!
 //! * `pipe_read_lines_then_close`: a chat channel over a pipe's read end
 //!   gets every line a writer thread sends (more than a pipe holds), then
@@ -210,10 +210,13 @@ fn pipe_write_end_send_buffered(backend: Backend) {
 // Datagrams
 // ---------------------------------------------------------------------------
 
+/// The datagrams a channel received, with their senders.
+type Inbox = Rc<RefCell<Vec<(Vec<u8>, Address)>>>;
+
 /// Records every datagram and its sender; with `reply`, answers each one
 /// upper-cased to its sender.
 struct Datagrams {
-    got: Rc<RefCell<Vec<(Vec<u8>, Address)>>>,
+    got: Inbox,
     reply: bool,
     log: Log,
 }
@@ -246,8 +249,6 @@ impl Handler for Datagrams {
         ch.close();
     }
 }
-
-type Inbox = Rc<RefCell<Vec<(Vec<u8>, Address)>>>;
 
 /// A bound datagram channel (`with_send`, so idle means not writable).
 fn datagram_channel(

@@ -109,7 +109,7 @@ fn run(backend: Backend) {
         reactor.poll_once(Some(Duration::from_secs(1)), backend).unwrap();
         iterations += 1;
     }
-    let (mut existing, worst) = pinger.join().unwrap();
+    let (existing, worst) = pinger.join().unwrap();
     let secs = start.elapsed().as_secs_f64();
     assert!(log.events().iter().any(|e| e.contains("out of descriptors")), "{backend:?}: no EMFILE seen");
     assert!(reactor.contains(server), "{backend:?}: the listener must stay open");

@@ -10,12 +10,12 @@
 //! appends to a buffer and whose `found_terminator` moves the buffer into
 //! `contents`. The test thread waits with `common::loop_until` (bounded,
 //! event-driven) for the client to see the server close; it never sleeps.
-//! Every scenario that touches a reactor runs on both backends
-//! (`on_every_backend!`).
+//! Every scenario that touches a reactor runs on every backend (poll,
+//! select, and on Linux epoll: `on_every_backend!`).
 //!
 //! Scenarios, one a line: CPython test -> test here (what it checks).
 //!
-//! * `test_line_terminator1` (both `TestAsynchat` and `_WithPoll`) -> `line_terminator1`: `\n`, echo chunks 1, 2, 3 -> `["hello world", "I'm not dead yet!"]`.
+//! * `test_line_terminator1` (CPython's select and `_WithPoll` classes: our backends) -> `line_terminator1`: `\n`, echo chunks 1, 2, 3 -> `["hello world", "I'm not dead yet!"]`.
 //! * `test_line_terminator2` -> `line_terminator2`: the same with `\r\n` (a terminator split across reads).
 //! * `test_line_terminator3` -> `line_terminator3`: the same with the 3-byte `qqq`.
 //! * `test_numeric_terminator1` -> `numeric_terminator1`: count 1 -> one record `data[..1]`; the rest is collected with no further `found_terminator`.
@@ -506,6 +506,31 @@ fn send_all(sock: &Socket, data: &[u8]) {
     assert_eq!(sock.send(data).unwrap(), data.len(), "short send");
 }
 
+/// Runs the loop until `done` holds for the recorded state, or the channel
+/// failed or closed (so that a wrong count fails at once, not at the time
+/// limit); then insists on `done`.
+fn wait_for(
+    reactor: &mut Reactor,
+    backend: Backend,
+    t: Token,
+    state: &Rc<RefCell<RecState>>,
+    what: &str,
+    done: impl Fn(&RecState) -> bool,
+) {
+    loop_until(reactor, backend, what, |r| {
+        let s = state.borrow();
+        done(&s) || !s.errors.is_empty() || !r.contains(t)
+    });
+    let s = state.borrow();
+    assert!(
+        done(&s),
+        "{what} ({backend:?}): seen {}, records {:?}, errors {:?}",
+        s.seen,
+        s.records,
+        s.errors
+    );
+}
+
 fn blockingioerror(backend: Backend) {
     // 1. As CPython's mocked test: the read path, run with nothing to read.
     let (mut reactor, t, theirs, state) = chat_pair(&[Terminator::from(b"\n")]);
@@ -515,7 +540,7 @@ fn blockingioerror(backend: Backend) {
     assert!(reactor.contains(t));
     // The channel still works afterwards (its buffers were not disturbed).
     send_all(&theirs, b"ab\n");
-    loop_until(&mut reactor, backend, "the record", |_| !state.borrow().records.is_empty());
+    wait_for(&mut reactor, backend, t, &state, "the record", |s| !s.records.is_empty());
     assert_eq!(state.borrow().records, records(&[b"ab"]));
     assert!(state.borrow().errors.is_empty(), "{:?}", state.borrow().errors);
 
@@ -570,11 +595,11 @@ fn count_terminator_is_unsigned(backend: Backend) {
     let (mut reactor, t, theirs, state) = chat_pair(&[Terminator::from(6usize)]);
     assert_eq!(reactor.dispatcher(t).unwrap().terminator(), Terminator::Count(6));
     send_all(&theirs, b"abcd");
-    loop_until(&mut reactor, backend, "4 bytes", |_| state.borrow().seen == 4);
+    wait_for(&mut reactor, backend, t, &state, "4 bytes", |s| s.seen == 4);
     assert_eq!(reactor.dispatcher(t).unwrap().terminator(), Terminator::Count(2));
     assert!(state.borrow().records.is_empty());
     send_all(&theirs, b"efgh");
-    loop_until(&mut reactor, backend, "8 bytes", |_| state.borrow().seen == 8);
+    wait_for(&mut reactor, backend, t, &state, "8 bytes", |s| s.seen == 8);
     assert_eq!(state.borrow().records, records(&[b"abcdef"]));
     assert_eq!(state.borrow().current, b"gh");
     assert_eq!(reactor.dispatcher(t).unwrap().terminator(), Terminator::Count(0));
@@ -790,20 +815,20 @@ fn max_record_exact_fits(backend: Backend) {
     let (mut reactor, t, theirs, state) = capped_pair();
     // 16 bytes and no terminator yet: within the cap.
     send_all(&theirs, b"0123456789abcdef");
-    loop_until(&mut reactor, backend, "16 bytes", |_| state.borrow().seen == 16);
+    wait_for(&mut reactor, backend, t, &state, "16 bytes", |s| s.seen == 16);
     send_all(&theirs, b"\n");
-    loop_until(&mut reactor, backend, "a record", |_| state.borrow().records.len() == 1);
+    wait_for(&mut reactor, backend, t, &state, "a record", |s| s.records.len() == 1);
     // The count restarts at each record and adds up across reads.
     send_all(&theirs, b"ABCDEFGHIJ");
-    loop_until(&mut reactor, backend, "10 more bytes", |_| state.borrow().seen == 27);
+    wait_for(&mut reactor, backend, t, &state, "10 more bytes", |s| s.seen == 27);
     send_all(&theirs, b"KLMNOP\n");
-    loop_until(&mut reactor, backend, "a second record", |_| state.borrow().records.len() == 2);
+    wait_for(&mut reactor, backend, t, &state, "a second record", |s| s.records.len() == 2);
     assert_eq!(state.borrow().records, records(&[b"0123456789abcdef", b"ABCDEFGHIJKLMNOP"]));
     assert!(state.borrow().errors.is_empty(), "{:?}", state.borrow().errors);
     assert!(reactor.contains(t));
     // One byte more than the cap, over two reads, is too much.
     send_all(&theirs, b"0123456789");
-    loop_until(&mut reactor, backend, "10 bytes", |_| state.borrow().seen == 44);
+    wait_for(&mut reactor, backend, t, &state, "10 bytes", |s| s.seen == 44);
     assert!(state.borrow().errors.is_empty());
     send_all(&theirs, b"abcdefg");
     loop_until(&mut reactor, backend, "handle_error", |_| !state.borrow().errors.is_empty());

@@ -10,11 +10,14 @@
 //! Every GET gets the same answer, `Hello, world!`. Try it with
 //! `cargo run --release --example http_server` and `curl -v http://127.0.0.1:8081/`.
 
+#[path = "../common/mod.rs"]
 mod common;
+mod parse;
 
 use std::io;
 use std::process::ExitCode;
 
+use parse::{parse_request, Request};
 use pollreactor::{Address, Channel, Dispatcher, Handler, Socket};
 
 const USAGE: &str = "\
@@ -43,54 +46,6 @@ const NOT_ALLOWED: &[u8] =
 
 /// The most a request head (request line and headers) may take.
 const MAX_HEAD: usize = 8 * 1024;
-
-/// What a request head asks for.
-#[derive(Debug, PartialEq, Eq)]
-enum Request {
-    /// A GET; whether the connection stays open afterwards, and whether
-    /// that had to be said (HTTP/1.0 keep-alive).
-    Get { keep_alive: bool, say_keep_alive: bool },
-    /// Any other method.
-    OtherMethod,
-}
-
-/// Parses a request head (without its final blank line). `Err` means 400.
-fn parse_request(head: &[u8]) -> Result<Request, ()> {
-    // A client may send stray CRLFs between requests (RFC 9112 2.2).
-    let start = head.iter().position(|&b| b != b'\r' && b != b'\n').ok_or(())?;
-    let mut lines = head[start..].split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
-    let mut parts = lines.next().ok_or(())?.split(|&b| b == b' ');
-    let (method, target, version) =
-        (parts.next().ok_or(())?, parts.next().ok_or(())?, parts.next().ok_or(())?);
-    let good_method = !method.is_empty() && method.iter().all(u8::is_ascii_uppercase);
-    if parts.next().is_some() || !good_method || target.is_empty() {
-        return Err(());
-    }
-    let http11 = match version {
-        b"HTTP/1.1" => true,
-        b"HTTP/1.0" => false,
-        _ => return Err(()),
-    };
-    let (mut close, mut keep_alive) = (false, false);
-    for line in lines {
-        let colon = line.iter().position(|&b| b == b':').ok_or(())?;
-        if colon == 0 || line[..colon].iter().any(|b| b.is_ascii_whitespace()) {
-            return Err(());
-        }
-        if line[..colon].eq_ignore_ascii_case(b"connection") {
-            for token in line[colon + 1..].split(|&b| b == b',') {
-                let token = token.trim_ascii();
-                close |= token.eq_ignore_ascii_case(b"close");
-                keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
-            }
-        }
-    }
-    if method != b"GET" {
-        return Ok(Request::OtherMethod);
-    }
-    let keep_alive = !close && (http11 || keep_alive);
-    Ok(Request::Get { keep_alive, say_keep_alive: keep_alive && !http11 })
-}
 
 /// One connection: a chat channel whose records are request heads.
 struct HttpChannel;
@@ -143,37 +98,4 @@ impl Handler for HttpServer {
 fn main() -> ExitCode {
     let args = common::ServerArgs::parse("127.0.0.1:8081", USAGE);
     common::serve(&args, HttpServer)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_keep_alive_rules() {
-        let get = |keep_alive, say_keep_alive| Ok(Request::Get { keep_alive, say_keep_alive });
-        assert_eq!(parse_request(b"GET / HTTP/1.1\r\nHost: x"), get(true, false));
-        assert_eq!(parse_request(b"GET / HTTP/1.1\r\nConnection: close"), get(false, false));
-        assert_eq!(parse_request(b"GET / HTTP/1.0"), get(false, false));
-        assert_eq!(parse_request(b"GET / HTTP/1.0\r\nConnection: Keep-Alive"), get(true, true));
-        assert_eq!(parse_request(b"\r\nGET /x HTTP/1.1"), get(true, false));
-        assert_eq!(parse_request(b"POST / HTTP/1.1"), Ok(Request::OtherMethod));
-    }
-
-    #[test]
-    fn rejects_malformed_heads() {
-        for head in [
-            &b"GET /"[..],
-            b"GET / HTTP/2.0",
-            b"get / HTTP/1.1",
-            b"GET  / HTTP/1.1",
-            b"",
-            b"\r\n",
-            b"GET / HTTP/1.1\r\nno colon here",
-            b"GET / HTTP/1.1\r\n: empty name",
-            b"GET / HTTP/1.1 extra",
-        ] {
-            assert_eq!(parse_request(head), Err(()), "{:?}", String::from_utf8_lossy(head));
-        }
-    }
 }
