@@ -33,6 +33,8 @@ pub(crate) mod poll;
 pub(crate) mod select;
 pub(crate) mod signal;
 pub(crate) mod socket;
+#[cfg(test)]
+mod tests;
 
 use std::io;
 use std::time::{Duration, Instant};
