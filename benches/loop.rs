@@ -4,7 +4,8 @@
 //! `cargo bench` (release build). Sections:
 //! 1. one iteration with 0 / 1,000 / 10,000 idle channels, per backend;
 //! 2. echo round trips over a socketpair, per backend;
-//! 3. chat framing throughput (line and count terminators);
+//! 3. chat framing throughput (line and count terminators), and one big
+//!    push draining in linear time (8 MiB against 64 MiB);
 //! 4. timers: insert and cancel 100,000, and an iteration with 100,000
 //!    pending timers that are not due.
 
@@ -158,6 +159,55 @@ fn chat_framing() {
     }
 }
 
+/// Reads everything and counts it.
+struct Drain {
+    received: usize,
+}
+
+impl Handler for Drain {
+    fn handle_read(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+        let mut buf = [0u8; 65536];
+        self.received += ch.recv(&mut buf)?;
+        Ok(())
+    }
+
+    fn writable(&mut self, _: &Dispatcher) -> bool {
+        false
+    }
+}
+
+/// A chat channel with every default: writable while output is queued.
+struct Pusher;
+
+impl Handler for Pusher {}
+
+/// One push of `size` bytes on a chat channel, drained by a reading channel
+/// in the same reactor: the time it takes, to compare 8 MiB with 64 MiB.
+fn big_push(size: usize) -> Duration {
+    let (ours, theirs) = Socket::pair(Family::Unix, SockType::Stream).unwrap();
+    let mut reactor = Reactor::new();
+    let sender = reactor.add(Dispatcher::new(ours).unwrap().with_chat(), Pusher).unwrap();
+    let reader = reactor.add(Dispatcher::new(theirs).unwrap(), Drain { received: 0 }).unwrap();
+    let data = vec![7u8; size];
+    let start = Instant::now();
+    reactor.call(sender, |_, ch| ch.push(&data)).unwrap().unwrap();
+    while reactor.handler::<Drain>(reader).unwrap().received < size {
+        reactor.poll_once(Some(Duration::from_secs(1)), Backend::Poll).unwrap();
+    }
+    start.elapsed()
+}
+
+fn linear_push() {
+    println!("## one big push drains in linear time");
+    let (small, large) = (big_push(8 << 20), big_push(64 << 20));
+    println!(
+        "  8 MiB {:.1} ms, 64 MiB {:.1} ms: {:.1}x the time for 8x the bytes",
+        small.as_secs_f64() * 1e3,
+        large.as_secs_f64() * 1e3,
+        large.as_secs_f64() / small.as_secs_f64()
+    );
+}
+
 fn timers() {
     println!("## timers");
     let mut reactor = Reactor::new();
@@ -190,5 +240,6 @@ fn main() {
     idle_iterations();
     echo_round_trips();
     chat_framing();
+    linear_push();
     timers();
 }

@@ -129,6 +129,18 @@ impl Socket {
         Ok(sys::socket::int_option(self.fd.as_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR)? != 0)
     }
 
+    /// Sets `TCP_NODELAY`: small writes go out at once instead of waiting
+    /// (Nagle's algorithm) for earlier ones to be acknowledged. What a
+    /// request/response server wants; every benchmark peer sets it too.
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        sys::socket::set_int_option(self.fd.as_fd(), libc::IPPROTO_TCP, libc::TCP_NODELAY, on.into())
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        Ok(sys::socket::int_option(self.fd.as_fd(), libc::IPPROTO_TCP, libc::TCP_NODELAY)? != 0)
+    }
+
     /// Makes `close` reset the connection (RST) instead of closing it
     /// gracefully (`SO_LINGER` on, zero seconds).
     pub fn set_linger_zero(&self) -> io::Result<()> {

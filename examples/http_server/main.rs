@@ -87,6 +87,8 @@ struct HttpServer;
 
 impl Handler for HttpServer {
     fn handle_accepted(&mut self, ch: &mut Channel<'_>, sock: Socket, _addr: Address) -> io::Result<()> {
+        // Each response goes out at once, not after the previous one is acknowledged.
+        sock.set_nodelay(true)?;
         let mut conn = Dispatcher::new(sock)?.with_chat();
         conn.set_terminator(b"\r\n\r\n");
         conn.set_max_record(Some(MAX_HEAD));
