@@ -243,7 +243,7 @@ impl Dispatcher {
     /// `connecting`: its first read or write event runs `handle_connect`.
     /// A connect that completes at once (Unix-domain, UDP) runs
     /// `handle_connect` as soon as the reactor holds both the channel and its
-    /// handler: inside [`Reactor::add`](crate::Reactor::add), or right after
+    /// handler: inside [`Context::add`](crate::Context::add), or right after
     /// the callback that called `connect`. Any other errno is returned; unlike
     /// asyncore, that includes `EAGAIN`, which a Unix-domain connect answers
     /// when the listener's backlog is full (asyncore mistook it for "in

@@ -174,7 +174,7 @@
 //!   backends (asyncore's select path sent it to `handle_error`).
 //! * Inside `handle_connect` the channel already reads as connected; a
 //!   connect that completes at once runs `handle_connect` inside
-//!   [`Reactor::add`] (or after the callback that called `connect`).
+//!   [`Context::add`] (or after the callback that called `connect`).
 //! * `EAGAIN` from a Unix-domain `connect` (full backlog) is an error, not
 //!   "in progress".
 //! * A buffered (`with_send`, `with_chat`) dispatcher is writable only
