@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::Echo;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -14,16 +15,6 @@ use std::time::{Duration, Instant};
 
 use common::{loop_until, Log, WAIT_LIMIT};
 use pollreactor::{Address, Backend, Channel, Dispatcher, Handler, LogKind, Reactor, Socket};
-
-struct Echo;
-
-impl Handler for Echo {
-    fn handle_read(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
-        let mut buf = [0u8; 1024];
-        let n = ch.recv(&mut buf)?;
-        ch.send_buffered(&buf[..n])
-    }
-}
 
 struct Server {
     log: Log,

@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::Echo;
 use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
@@ -29,17 +30,6 @@ impl Handler for Sink {
 
     fn writable(&mut self, _: &Dispatcher) -> bool {
         false
-    }
-}
-
-/// Echoes through its output queue.
-struct Echo;
-
-impl Handler for Echo {
-    fn handle_read(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
-        let mut buf = [0u8; 256];
-        let n = ch.recv(&mut buf)?;
-        ch.send_buffered(&buf[..n])
     }
 }
 

@@ -2,25 +2,16 @@
 //! allocator. This file is its own test binary with a single test, so no
 //! other test's allocations are counted.
 
+mod common;
+
+use common::Echo;
 use std::io;
 use std::time::Duration;
 
-use pollreactor::{
-    Backend, Channel, CountingAllocator, Dispatcher, Family, Handler, Reactor, SockType, Socket,
-};
+use pollreactor::{Backend, CountingAllocator, Dispatcher, Family, Reactor, SockType, Socket};
 
 #[global_allocator]
 static ALLOC: CountingAllocator = CountingAllocator::new();
-
-struct Echo;
-
-impl Handler for Echo {
-    fn handle_read(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
-        let mut buf = [0u8; 4096];
-        let n = ch.recv(&mut buf)?;
-        ch.send_buffered(&buf[..n])
-    }
-}
 
 /// Ping-pongs `rounds` 64-byte messages through an echo channel.
 fn ping_pong(reactor: &mut Reactor, backend: Backend, peer: &Socket, rounds: usize) {

@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::Echo;
 use std::cell::Cell;
 use std::io;
 use std::process::Command;
@@ -18,17 +19,6 @@ use pollreactor::{Backend, Channel, Dispatcher, Family, Handler, LoopOptions, Re
 fn send_signal(signal: &str) {
     let status = Command::new("kill").arg(format!("-{signal}")).arg(std::process::id().to_string()).status();
     assert!(status.expect("run kill").success(), "kill -{signal} failed");
-}
-
-/// Echoes through its output queue.
-struct Echo;
-
-impl Handler for Echo {
-    fn handle_read(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
-        let mut buf = [0u8; 8192];
-        let n = ch.recv(&mut buf)?;
-        ch.send_buffered(&buf[..n])
-    }
 }
 
 /// How much the storm transfer echoes.

@@ -9,6 +9,7 @@
 
 mod common;
 
+use common::Echo;
 use std::io;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -19,16 +20,6 @@ use pollreactor::{Address, Backend, Channel, Dispatcher, Handler, Reactor, Socke
 /// How much RSS may grow over a soak: room for the channel map and buffers
 /// to reach their working size, far below a leak of 1,000s of connections.
 const RSS_GROWTH_LIMIT_KIB: u64 = 16 * 1024;
-
-struct Echo;
-
-impl Handler for Echo {
-    fn handle_read(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
-        let mut buf = [0u8; 16 * 1024];
-        let n = ch.recv(&mut buf)?;
-        ch.send_buffered(&buf[..n])
-    }
-}
 
 /// A listener that drains its backlog on each readiness.
 struct Server;

@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::Echo;
 use std::cell::RefCell;
 use std::io::{self, Write};
 use std::rc::Rc;
@@ -214,17 +215,6 @@ impl Write for Captured {
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
-    }
-}
-
-/// Echoes through its output queue.
-struct Echo;
-
-impl Handler for Echo {
-    fn handle_read(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
-        let mut buf = [0u8; 64];
-        let n = ch.recv(&mut buf)?;
-        ch.send_buffered(&buf[..n])
     }
 }
 

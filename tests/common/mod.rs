@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use pollreactor::{Address, Backend, Family, Reactor};
+use pollreactor::{Address, Backend, Channel, Family, Handler, Reactor};
 
 /// How long any wait in a test may take before the test fails loudly. Long
 /// enough for a loaded 2-core machine; a passing test never waits for it.
@@ -97,4 +97,16 @@ impl Log {
 /// A deterministic byte pattern of `len` bytes, different per `seed`.
 pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed).wrapping_add((i >> 8) as u8)).collect()
+}
+
+/// The echo handler most tests need: whatever arrives goes back through the
+/// channel's output queue (make the dispatcher `with_send()`).
+pub struct Echo;
+
+impl Handler for Echo {
+    fn handle_read(&mut self, ch: &mut Channel<'_>) -> std::io::Result<()> {
+        let mut buf = [0u8; 16 * 1024];
+        let n = ch.recv(&mut buf)?;
+        ch.send_buffered(&buf[..n])
+    }
 }
