@@ -12,7 +12,7 @@ use crate::dispatch::dispatch;
 use crate::signals::Signals;
 use crate::trace::Trace;
 use crate::waker::WakerEnd;
-use crate::{Backend, Context, Token, Waker};
+use crate::{Backend, Context, Dispatcher, Token, Waker};
 
 /// How [`Reactor::run`] loops: asyncore's `loop(timeout, use_poll, map, count)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,8 +98,8 @@ pub struct Reactor {
     signals: Option<Signals>,
     /// Channels whose idle timeout expired, found while collecting interest.
     idle: Vec<Token>,
-    /// The earliest idle-timeout deadline (or accept back-off end) of the
-    /// channels still open: the wait ends then.
+    /// The earliest idle-timeout deadline or accept back-off end of the
+    /// channels still open: the wait ends then at the latest.
     next_idle: Option<Instant>,
 }
 
@@ -238,8 +238,7 @@ impl Reactor {
 
     /// `timeout`, shortened to the next timer's or idle timeout's deadline.
     fn until_next_timer(&mut self, timeout: Option<Duration>) -> Option<Duration> {
-        let next_timer = self.ctx.timers.next_deadline();
-        let Some(deadline) = next_timer.into_iter().chain(self.next_idle).min() else {
+        let Some(deadline) = earliest(self.ctx.timers.next_deadline(), self.next_idle) else {
             return timeout;
         };
         let until = deadline.saturating_duration_since(Instant::now());
@@ -255,25 +254,21 @@ impl Reactor {
         self.rotation = if self.rotation + 1 >= n { 0 } else { self.rotation + 1 };
         let (before, after) = self.ctx.slots.split_at_mut(self.rotation);
         let rotated = after.iter_mut().zip(self.rotation..).chain(before.iter_mut().zip(0..));
-        let (mut now, mut next_idle) = (None, None);
+        let (mut now, mut next_wake) = (None, None);
         for ((generation, slot), index) in rotated {
             let Slot::Live(entry) = slot else { continue };
             let Some(fd) = entry.disp.fileno() else { continue };
             let token = Token { slot: index as u32, generation: *generation };
-            if let Some(deadline) = entry.disp.idle_deadline() {
-                if deadline <= *now.get_or_insert_with(Instant::now) {
+            match clock(&mut entry.disp, &mut now) {
+                Clock::Expired => {
                     self.idle.push(token);
                     continue;
                 }
-                next_idle = Some(next_idle.map_or(deadline, |d: Instant| d.min(deadline)));
-            }
-            // A listener out of descriptors waits for its back-off to end.
-            if let Some(until) = entry.disp.paused_until {
-                if until > *now.get_or_insert_with(Instant::now) {
-                    next_idle = Some(next_idle.map_or(until, |d: Instant| d.min(until)));
+                Clock::Paused(until) => {
+                    next_wake = earliest(next_wake, Some(until));
                     continue;
                 }
-                entry.disp.paused_until = None;
+                Clock::Wake(deadline) => next_wake = earliest(next_wake, deadline),
             }
             let read = entry.handler.readable(&entry.disp);
             let write = !entry.disp.accepting() && entry.handler.writable(&entry.disp);
@@ -281,21 +276,20 @@ impl Reactor {
                 self.interest.push(Interest { token, fd, read, write });
             }
         }
-        self.next_idle = next_idle;
+        self.next_idle = next_wake;
         for t in self.idle.drain(..) {
             self.ctx.close_channel(t);
         }
+        self.internal_interest();
+    }
+
+    /// The waker's and the signals' sockets, when they exist.
+    fn internal_interest(&mut self) {
         use std::os::fd::AsRawFd;
-        if let Some(waker) = &self.waker {
-            self.interest.push(Interest { token: WAKER, fd: waker.rx.as_raw_fd(), read: true, write: false });
-        }
-        if let Some(signals) = &self.signals {
-            self.interest.push(Interest {
-                token: SIGNALS,
-                fd: signals.rx.as_raw_fd(),
-                read: true,
-                write: false,
-            });
+        let waker = self.waker.as_ref().map(|w| (WAKER, w.rx.as_raw_fd()));
+        let signals = self.signals.as_ref().map(|s| (SIGNALS, s.rx.as_raw_fd()));
+        for (token, fd) in waker.into_iter().chain(signals) {
+            self.interest.push(Interest { token, fd, read: true, write: false });
         }
     }
 
@@ -329,5 +323,38 @@ impl DerefMut for Reactor {
 impl fmt::Debug for Reactor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Reactor").field("context", &self.ctx).finish()
+    }
+}
+
+/// What the clock says about one channel this iteration.
+enum Clock {
+    /// Its idle timeout has passed: close it.
+    Expired,
+    /// A listener out of descriptors: leave it out of the wait until then.
+    Paused(Instant),
+    /// Wait for it as usual, and wake by this deadline (its idle timeout).
+    Wake(Option<Instant>),
+}
+
+/// Reads the clock (once per iteration, and only for channels that have a
+/// timeout or a back-off) to classify one channel.
+fn clock(disp: &mut Dispatcher, now: &mut Option<Instant>) -> Clock {
+    if let Some(until) = disp.paused_until {
+        if until > *now.get_or_insert_with(Instant::now) {
+            return Clock::Paused(until);
+        }
+        disp.paused_until = None;
+    }
+    match disp.idle_deadline() {
+        Some(deadline) if deadline <= *now.get_or_insert_with(Instant::now) => Clock::Expired,
+        deadline => Clock::Wake(deadline),
+    }
+}
+
+/// The earlier of two optional instants.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
