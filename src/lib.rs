@@ -199,6 +199,12 @@
 //! reached only after the bounds check above. The crate denies
 //! `unsafe_code` everywhere else (a lint, not a habit).
 
+// The README's Rust examples are compiled (and run, where they can) as
+// doc-tests, so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 mod address;
 mod backend;
 mod chat;
