@@ -1,20 +1,21 @@
 //! [`Waker`]: another thread's way into the loop.
 
 use std::fmt;
-use std::io::{self, Read, Write};
-use std::os::unix::net::UnixStream;
+use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::Context;
+use crate::{Context, Family, SockType, Socket};
 
 /// A closure posted from another thread, run on the loop thread.
 type Posted = Box<dyn FnOnce(&mut Context) + Send>;
 
 /// What the wakers and the loop share.
 struct Shared {
-    /// The write end of a socket pair whose read end the loop polls.
-    tx: UnixStream,
+    /// The write end of a socket pair whose read end the loop polls. Our
+    /// `Socket`, so its sends carry MSG_NOSIGNAL: waking a reactor that was
+    /// dropped is a quiet EPIPE, never a SIGPIPE.
+    tx: Socket,
     posted: Mutex<Vec<Posted>>,
     /// A wake-up byte is on its way; further posts need not send another.
     signalled: AtomicBool,
@@ -52,7 +53,7 @@ impl Waker {
         // reset of the flag, so the loop sees the post or a new byte.
         if !self.shared.signalled.swap(true, Ordering::AcqRel) {
             // A full socket buffer means a byte is already there: ignore it.
-            let _ = (&self.shared.tx).write(&[1]);
+            let _ = self.shared.tx.send(&[1]);
         }
     }
 
@@ -71,15 +72,14 @@ impl fmt::Debug for Waker {
 
 /// The loop's end: the socket it polls and the queue it empties.
 pub(crate) struct WakerEnd {
-    pub(crate) rx: UnixStream,
+    pub(crate) rx: Socket,
     shared: Arc<Shared>,
 }
 
 impl WakerEnd {
     pub(crate) fn new() -> io::Result<WakerEnd> {
-        let (tx, rx) = UnixStream::pair()?;
-        tx.set_nonblocking(true)?;
-        rx.set_nonblocking(true)?;
+        // Non-blocking and close-on-exec from birth.
+        let (tx, rx) = Socket::pair(Family::Unix, SockType::Stream)?;
         let shared =
             Arc::new(Shared { tx, posted: Mutex::new(Vec::new()), signalled: AtomicBool::new(false) });
         Ok(WakerEnd { rx, shared })
@@ -92,7 +92,7 @@ impl WakerEnd {
     /// Drains the wake-up bytes and returns what was posted, in order.
     pub(crate) fn take_posted(&self) -> Vec<Posted> {
         let mut sink = [0u8; 64];
-        while matches!((&self.rx).read(&mut sink), Ok(n) if n > 0) {}
+        while matches!(self.rx.recv(&mut sink), Ok(n) if n > 0) {}
         self.shared.signalled.swap(false, Ordering::AcqRel);
         std::mem::take(&mut *self.shared.posted.lock().unwrap_or_else(|e| e.into_inner()))
     }
