@@ -65,13 +65,67 @@ pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n as usize)
 }
 
-/// write(2), for pipes and files. A pipe has no MSG_NOSIGNAL: a program
-/// writing to a pipe whose reader is gone must ignore SIGPIPE itself (Rust's
-/// runtime does so before `main`).
+/// write(2), for pipes and files. A pipe has no MSG_NOSIGNAL, so unless
+/// SIGPIPE is ignored (Rust's runtime ignores it before `main`; a C program
+/// embedding us may not), the write runs with SIGPIPE blocked in this
+/// thread, and a SIGPIPE it raised is taken back before unblocking: a reader
+/// that went away is an EPIPE error, never a dead process.
 pub(crate) fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
-    // SAFETY: `buf` is readable for `buf.len()` bytes for the whole call.
-    let n = cvt_r(|| unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) })?;
+    let write = || {
+        // SAFETY: `buf` is readable for `buf.len()` bytes for the whole call.
+        cvt_r(|| unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) })
+    };
+    let n = if sigpipe_ignored() { write()? } else { without_sigpipe(write)? };
     Ok(n as usize)
+}
+
+/// Whether SIGPIPE's disposition is "ignore".
+fn sigpipe_ignored() -> bool {
+    // SAFETY: sigaction is plain old data; all-zero is a valid value.
+    let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: a null new action only reads the current one into `current`,
+    // a valid, writable sigaction.
+    let ret = unsafe { libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut current) };
+    ret == 0 && current.sa_sigaction == libc::SIG_IGN
+}
+
+/// Consumes the pending SIGPIPE our write raised.
+#[cfg(not(target_vendor = "apple"))]
+fn take_back_sigpipe(pipe_only: &libc::sigset_t) {
+    let no_wait = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `pipe_only` is an initialised set; a null info pointer is
+    // allowed; `no_wait` is a live timespec.
+    unsafe { libc::sigtimedwait(pipe_only, std::ptr::null_mut(), &no_wait) };
+}
+
+/// Apple has no sigtimedwait: the blocked SIGPIPE stays pending (and is
+/// delivered when unblocked). Untested there; see the notes.
+#[cfg(target_vendor = "apple")]
+fn take_back_sigpipe(_: &libc::sigset_t) {}
+
+/// Runs `f` with SIGPIPE blocked in this thread; a SIGPIPE that `f` raised
+/// (and that was not already pending) is consumed before the old mask is
+/// restored.
+fn without_sigpipe<T>(f: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+    // SAFETY: sigset_t is plain old data; sigemptyset initialises it.
+    let mut pipe_only: libc::sigset_t = unsafe { std::mem::zeroed() };
+    let (mut old_mask, mut pending) = (pipe_only, pipe_only);
+    // SAFETY: every pointer below is to a live, writable sigset_t of ours.
+    unsafe {
+        libc::sigemptyset(&mut pipe_only);
+        libc::sigaddset(&mut pipe_only, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &pipe_only, &mut old_mask);
+        libc::sigpending(&mut pending);
+    }
+    // SAFETY: `pending` was filled by sigpending above.
+    let was_pending = unsafe { libc::sigismember(&pending, libc::SIGPIPE) } == 1;
+    let result = f();
+    if matches!(&result, Err(e) if e.raw_os_error() == Some(libc::EPIPE)) && !was_pending {
+        take_back_sigpipe(&pipe_only);
+    }
+    // SAFETY: `old_mask` was filled by pthread_sigmask above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut()) };
+    result
 }
 
 /// The soft and hard RLIMIT_NOFILE.

@@ -1,10 +1,12 @@
-//! A descriptor closed behind the reactor's back. Only code that breaks I/O
-//! safety can do that, so this test lives where `unsafe` is allowed; it is
-//! the only test in the library's unit-test binary, so no other test's
-//! descriptor can take the closed number meanwhile.
+//! Tests that need `unsafe` to set up their fault, so they live where it is
+//! allowed: a descriptor closed behind the reactor's back, and SIGPIPE
+//! restored to its default (which kills) while we write to dead peers.
+//! They are the library's only unit tests and take a lock, so neither runs
+//! while the other changes process-wide state.
 
 use std::io;
 use std::os::fd::AsRawFd;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::{Backend, Channel, Dispatcher, Family, Handler, Reactor, SockType, Socket};
@@ -48,8 +50,12 @@ impl Handler for Bystander {
     }
 }
 
+/// Serialises the tests of this file (process-wide fds and signal state).
+static ALONE: Mutex<()> = Mutex::new(());
+
 #[test]
 fn a_descriptor_closed_behind_the_reactors_back_closes_only_its_channel() {
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
     for backend in [Backend::Poll, Backend::Select, Backend::Epoll] {
         let mut reactor = Reactor::new();
         let (victim, _victim_peer) = Socket::pair(Family::Unix, SockType::Stream).unwrap();
@@ -80,4 +86,29 @@ fn a_descriptor_closed_behind_the_reactors_back_closes_only_its_channel() {
         assert_eq!(other_peer.recv(&mut answer).unwrap(), 4, "{backend:?}: the other channel still serves");
         assert_eq!(&answer, b"ping");
     }
+}
+
+#[test]
+fn writing_to_dead_peers_never_raises_sigpipe() {
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+    // SAFETY: SIG_DFL is a valid disposition; with it, a SIGPIPE kills this
+    // process, which is what the test must show never happens.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+
+    // A socket whose peer is gone: send says EPIPE (a disconnect: 0 bytes).
+    let (ours, theirs) = Socket::pair(Family::Unix, SockType::Stream).unwrap();
+    drop(theirs);
+    let mut d = Dispatcher::new(ours).unwrap();
+    assert_eq!(d.send(b"anyone?").unwrap(), 0);
+    // A pipe whose reader is gone, through a file dispatcher.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut pipe = Dispatcher::from_file(&writer).unwrap();
+    assert_eq!(pipe.send(b"anyone?").unwrap(), 0);
+    // A waker whose reactor is gone.
+    let waker = Reactor::new().waker().unwrap();
+    waker.post(|_| {});
+
+    // SAFETY: back to what Rust's runtime set before main.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
 }
