@@ -50,11 +50,9 @@ pub struct Dispatcher {
     pub(crate) file: bool,
     /// asynchat's input state, for a dispatcher made `with_chat`.
     pub(crate) chat: Option<Box<ChatState>>,
-    /// Close the channel after this long without traffic (see
+    /// The idle timeout, and when data last moved (see
     /// [`set_idle_timeout`](Self::set_idle_timeout)).
-    pub(crate) idle_timeout: Option<Duration>,
-    /// When data last moved (kept only while an idle timeout is set).
-    pub(crate) last_active: Instant,
+    idle: Option<(Duration, Instant)>,
     /// Accepting is paused until then (out of descriptors).
     pub(crate) paused_until: Option<Instant>,
     /// Events a method noticed that the reactor turns into callbacks once
@@ -194,8 +192,7 @@ impl Dispatcher {
             send_chunk: SEND_CHUNK,
             file: false,
             chat: None,
-            idle_timeout: None,
-            last_active: Instant::now(),
+            idle: None,
             paused_until: None,
             pending: Pending::default(),
         }
@@ -376,8 +373,10 @@ impl Dispatcher {
 
     /// Notes traffic, for the idle timeout (no clock read without one).
     fn active(&mut self, bytes: usize) {
-        if bytes > 0 && self.idle_timeout.is_some() {
-            self.last_active = Instant::now();
+        if let Some((_, last_active)) = &mut self.idle {
+            if bytes > 0 {
+                *last_active = Instant::now();
+            }
         }
     }
 
@@ -386,13 +385,13 @@ impl Dispatcher {
     /// shortens its wait to the earliest such deadline; the channel is
     /// closed without a callback, like [`Context::close_channel`](crate::Context::close_channel).
     pub fn set_idle_timeout(&mut self, timeout: Option<Duration>) {
-        self.idle_timeout = timeout;
-        self.last_active = Instant::now();
+        self.idle = timeout.map(|t| (t, Instant::now()));
     }
 
     /// When the idle timeout closes this channel, if one is set.
     pub(crate) fn idle_deadline(&self) -> Option<Instant> {
-        self.idle_timeout.map(|t| self.last_active.checked_add(t).unwrap_or_else(Instant::now))
+        // A timeout too long to add to the clock never expires.
+        self.idle.and_then(|(timeout, last_active)| last_active.checked_add(timeout))
     }
 
     /// Sends one datagram to `addr`; 0 if it would block.
