@@ -180,9 +180,10 @@ impl Poller {
             except.insert(i.fd)?;
             nfds = nfds.max(i.fd + 1);
         }
-        match select(nfds, &mut read, &mut write, &mut except, timeout) {
+        // select counts every bit it left set, in all three sets.
+        let mut bits_left = match select(nfds, &mut read, &mut write, &mut except, timeout) {
             Ok(0) => return Ok(()),
-            Ok(_) => {}
+            Ok(n) => n,
             // select names no culprit: find the closed descriptors ourselves.
             Err(e) if e.raw_os_error() == Some(libc::EBADF) => {
                 self.events.extend(interest.iter().filter(|i| !is_open(i.fd)).map(|i| Event {
@@ -193,13 +194,16 @@ impl Poller {
                 return Ok(());
             }
             Err(e) => return Err(e),
-        }
+        };
+        // Stop scanning once every set bit is accounted for.
         for i in interest {
-            let ready = Ready::default()
-                .with(Ready::READ, read.contains(i.fd))
-                .with(Ready::WRITE, write.contains(i.fd))
-                .with(Ready::PRI, except.contains(i.fd));
-            if ready != Ready::default() {
+            if bits_left == 0 {
+                break;
+            }
+            let (r, w, e) = (read.contains(i.fd), write.contains(i.fd), except.contains(i.fd));
+            if r || w || e {
+                bits_left = bits_left.saturating_sub(usize::from(r) + usize::from(w) + usize::from(e));
+                let ready = Ready::default().with(Ready::READ, r).with(Ready::WRITE, w).with(Ready::PRI, e);
                 self.events.push(Event { token: i.token, fd: i.fd, ready });
             }
         }
