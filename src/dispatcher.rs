@@ -211,7 +211,7 @@ impl Dispatcher {
 
     /// The socket, or `EBADF` once the dispatcher is closed.
     pub(crate) fn sock(&self) -> io::Result<&Socket> {
-        self.socket.as_ref().ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))
+        self.socket.as_ref().ok_or_else(closed)
     }
 
     /// Sets `SO_REUSEADDR`.
@@ -315,8 +315,7 @@ impl Dispatcher {
     /// Sends what the socket takes now: 0 if it would block. A disconnect
     /// errno also returns 0, and `handle_close` follows.
     pub fn send(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.sock()?; // a closed dispatcher is an error, not a disconnect
-        let result = write_to(&self.socket, self.file, data);
+        let result = write_to(self.sock()?, self.file, data);
         self.sent(result)
     }
 
@@ -353,8 +352,7 @@ impl Dispatcher {
     ///   Returned with `?` from a callback, the reactor ignores it; asyncore
     ///   sent it to `handle_error`, which closed the channel.
     pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.sock()?; // a closed dispatcher is an error, not an end of file
-        match read_from(&self.socket, self.file, buf) {
+        match read_from(self.sock()?, self.file, buf) {
             Ok(0) if !buf.is_empty() => {
                 self.pending.close = true;
                 Ok(0)
@@ -420,9 +418,13 @@ impl Dispatcher {
         // caller's slice and queue only what it leaves (the same single
         // send attempt, without copying what goes out at once).
         let chunk = data.len().min(self.send_chunk);
-        let result = write_to(&self.socket, self.file, &data[..chunk]);
+        let result = write_to(self.sock()?, self.file, &data[..chunk]);
+        let broken = matches!(&result, Err(e) if is_disconnect(e));
         let sent = self.sent(result)?;
-        self.out.push(&data[sent..]);
+        // A broken connection takes nothing more (`sent` dropped the queue).
+        if !broken {
+            self.out.push(&data[sent..]);
+        }
         Ok(())
     }
 
@@ -430,8 +432,9 @@ impl Dispatcher {
     /// out-buffer size) from the output queue; closes the channel once the
     /// queue is empty if [`close_when_done`](Self::close_when_done) was called.
     pub fn initiate_send(&mut self) -> io::Result<()> {
+        let sock = self.socket.as_ref().ok_or_else(closed)?;
         if let Some(chunk) = self.out.front(self.send_chunk) {
-            let result = write_to(&self.socket, self.file, chunk);
+            let result = write_to(sock, self.file, chunk);
             let sent = self.sent(result)?;
             self.out.consume(sent);
         }
@@ -561,20 +564,26 @@ impl fmt::Debug for Dispatcher {
     }
 }
 
-/// send(2) on a socket, write(2) on a pipe or file; `EBADF` once closed.
-fn write_to(socket: &Option<Socket>, file: bool, data: &[u8]) -> io::Result<usize> {
-    match socket {
-        Some(s) if file => s.write(data),
-        Some(s) => s.send(data),
-        None => Err(io::Error::from_raw_os_error(libc::EBADF)),
+/// The error for using a dispatcher after `close`: EBADF, as a Python
+/// socket gave.
+fn closed() -> io::Error {
+    io::Error::from_raw_os_error(libc::EBADF)
+}
+
+/// send(2) on a socket, write(2) on a pipe or file.
+fn write_to(sock: &Socket, file: bool, data: &[u8]) -> io::Result<usize> {
+    if file {
+        sock.write(data)
+    } else {
+        sock.send(data)
     }
 }
 
-/// recv(2) on a socket, read(2) on a pipe or file; `EBADF` once closed.
-fn read_from(socket: &Option<Socket>, file: bool, buf: &mut [u8]) -> io::Result<usize> {
-    match socket {
-        Some(s) if file => s.read(buf),
-        Some(s) => s.recv(buf),
-        None => Err(io::Error::from_raw_os_error(libc::EBADF)),
+/// recv(2) on a socket, read(2) on a pipe or file.
+fn read_from(sock: &Socket, file: bool, buf: &mut [u8]) -> io::Result<usize> {
+    if file {
+        sock.read(buf)
+    } else {
+        sock.recv(buf)
     }
 }

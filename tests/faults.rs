@@ -122,3 +122,20 @@ on_every_backend!(
     a_panic_is_confined_when_asked,
     the_peer_goes_away_during_connect
 );
+
+/// A send that finds the connection broken leaves nothing queued: the
+/// default handle_close that follows closes the channel at once instead of
+/// waiting to flush bytes that can never be delivered.
+#[test]
+fn a_broken_connection_keeps_no_queued_output() {
+    let mut reactor = Reactor::new();
+    let (ours, theirs) = Socket::pair(Family::Unix, SockType::Stream).unwrap();
+    let token = reactor.add(Dispatcher::new(ours).unwrap().with_send(), Echo).unwrap();
+    drop(theirs);
+    let queued = reactor.call(token, |_, ch| {
+        ch.send_buffered(b"hello").unwrap();
+        ch.pending_output()
+    });
+    assert_eq!(queued, Some(0), "bytes queued on a broken connection");
+    assert!(!reactor.contains(token), "handle_close must close a channel with nothing to flush");
+}
