@@ -29,10 +29,14 @@ checks every byte of the echo, and closes them; R rounds of that. With
 verified, so N are open at once. Prints a summary line; exits 0 if every
 byte came back intact, 1 otherwise (or if SECS pass first; default 120).
 
-  --conns N      connections per round (default 100)
-  --bytes B      bytes per connection (default 65536)
-  --rounds R     rounds (default 1)
-  -h, --help     this text";
+  --addr HOST:PORT  the echo server (default 127.0.0.1:8080)
+  --conns N        connections per round (default 100)
+  --bytes B        bytes per connection (default 65536)
+  --rounds R       rounds (default 1)
+  --hold           keep each round's connections open until all are verified
+  --backend NAME   poll, select or epoll (default poll)
+  --timeout SECS   give up (exit 1) after SECS seconds (default 120)
+  -h, --help       this text";
 
 /// At most this many connects in flight: a burst of thousands would
 /// overflow the server's backlog and wait for SYN retries.

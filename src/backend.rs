@@ -1,12 +1,13 @@
 //! The wait itself: the interest list goes in, readiness comes out.
 //!
-//! One function per system call. Both take the same interest list (built by
-//! the reactor from `readable()`/`writable()`) and produce the same events,
-//! so everything above this file is backend-neutral.
+//! One function per system call (poll, select, and epoll in `epoll.rs`).
+//! Each takes the same interest list (built by the reactor from
+//! `readable()`/`writable()`) and produces the same events, so everything
+//! above this file is backend-neutral.
 
 use std::io;
 use std::os::fd::RawFd;
-use std::time::Duration;
+use std::time::Instant;
 
 use crate::sys::fd::is_open;
 use crate::sys::poll::poll;
@@ -117,29 +118,30 @@ pub(crate) struct Poller {
 }
 
 impl Poller {
-    /// Waits up to `timeout` (`None`: forever) for any of `interest`, and
-    /// leaves the ready channels in `self.events`, in interest order. With
-    /// an empty interest list it just sleeps, as asyncore did.
+    /// Waits until `deadline` (`None`: forever) for any of `interest`, and
+    /// leaves the ready channels in `self.events`: in interest order for
+    /// poll and select, in the kernel's order for epoll. With an empty
+    /// interest list it just sleeps, as asyncore did.
     pub(crate) fn wait(
         &mut self,
         backend: Backend,
         interest: &[Interest],
-        timeout: Option<Duration>,
+        deadline: Option<Instant>,
     ) -> io::Result<()> {
         self.events.clear();
         match backend {
-            Backend::Poll => self.wait_poll(interest, timeout),
-            Backend::Select => self.wait_select(interest, timeout),
-            Backend::Epoll => self.wait_epoll(interest, timeout),
+            Backend::Poll => self.wait_poll(interest, deadline),
+            Backend::Select => self.wait_select(interest, deadline),
+            Backend::Epoll => self.wait_epoll(interest, deadline),
         }
     }
 
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    fn wait_epoll(&mut self, interest: &[Interest], timeout: Option<Duration>) -> io::Result<()> {
+    fn wait_epoll(&mut self, interest: &[Interest], deadline: Option<Instant>) -> io::Result<()> {
         if self.epoll.is_none() {
             self.epoll = Some(crate::epoll::EpollState::new()?);
         }
-        self.epoll.as_mut().expect("just set").wait(interest, timeout, &mut self.events)
+        self.epoll.as_mut().expect("just set").wait(interest, deadline, &mut self.events)
     }
 
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
@@ -147,7 +149,7 @@ impl Poller {
         Err(io::Error::new(io::ErrorKind::Unsupported, "the epoll backend exists on Linux only"))
     }
 
-    fn wait_poll(&mut self, interest: &[Interest], timeout: Option<Duration>) -> io::Result<()> {
+    fn wait_poll(&mut self, interest: &[Interest], deadline: Option<Instant>) -> io::Result<()> {
         self.pollfds.clear();
         self.pollfds.extend(interest.iter().map(|i| libc::pollfd {
             fd: i.fd,
@@ -155,7 +157,7 @@ impl Poller {
                 | if i.write { libc::POLLOUT } else { 0 },
             revents: 0,
         }));
-        if poll(&mut self.pollfds, timeout)? == 0 {
+        if poll(&mut self.pollfds, deadline)? == 0 {
             return Ok(());
         }
         for (i, p) in interest.iter().zip(&self.pollfds) {
@@ -166,7 +168,7 @@ impl Poller {
         Ok(())
     }
 
-    fn wait_select(&mut self, interest: &[Interest], timeout: Option<Duration>) -> io::Result<()> {
+    fn wait_select(&mut self, interest: &[Interest], deadline: Option<Instant>) -> io::Result<()> {
         let (mut read, mut write, mut except) = (FdSet::new(), FdSet::new(), FdSet::new());
         let mut nfds = 0;
         for i in interest {
@@ -181,7 +183,7 @@ impl Poller {
             nfds = nfds.max(i.fd + 1);
         }
         // select counts every bit it left set, in all three sets.
-        let mut bits_left = match select(nfds, &mut read, &mut write, &mut except, timeout) {
+        let mut bits_left = match select(nfds, &mut read, &mut write, &mut except, deadline) {
             Ok(0) => return Ok(()),
             Ok(n) => n,
             // select names no culprit: find the closed descriptors ourselves.

@@ -301,6 +301,9 @@ impl Context {
     /// Runs the timers due now, in deadline order and then the order they
     /// were set; returns how many ran.
     pub(crate) fn run_due_timers(&mut self) -> usize {
+        if self.timers.len() == 0 {
+            return 0;
+        }
         let (now, limit) = (Instant::now(), self.timers.seq());
         let mut fired = 0;
         while let Some((id, action)) = self.timers.pop_due(now, limit) {

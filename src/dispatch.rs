@@ -8,6 +8,11 @@ use crate::backend::Ready;
 use crate::errors::{is_disconnect, is_would_block};
 use crate::{Channel, Handler};
 
+/// Any readiness that ends a connect, one way or the other.
+const ANY_IO: Ready = Ready::READ.or(Ready::WRITE).or(Ready::HUP).or(Ready::ERR);
+/// A hang-up or an error condition.
+const HANG_UP: Ready = Ready::HUP.or(Ready::ERR);
+
 /// Turns one channel's readiness into callbacks, in asyncore's order. After
 /// each callback it stops if the channel closed, its peer went away (the
 /// pending `handle_close` then runs in [`settle`]), the callback failed, or a
@@ -20,8 +25,7 @@ pub(crate) fn dispatch(h: &mut dyn Handler, ch: &mut Channel<'_>, ready: Ready) 
         return;
     }
     // The first event of a connecting channel says how the connect ended.
-    let any_io = Ready::READ.or(Ready::WRITE).or(Ready::HUP).or(Ready::ERR);
-    if ch.connecting() && ready.any(any_io) && !step(h, ch, "connect", handle_connect_event) {
+    if ch.connecting() && ready.any(ANY_IO) && !step(h, ch, "connect", handle_connect_event) {
         return;
     }
     if ready.any(Ready::READ) {
@@ -43,7 +47,7 @@ pub(crate) fn dispatch(h: &mut dyn Handler, ch: &mut Channel<'_>, ready: Ready) 
     // Hang-up or error with nothing to read. With READ set we leave it to
     // the read above: recv drains every byte and then sees the end of file,
     // so nothing the peer sent before closing is dropped.
-    if ready.any(Ready::HUP.or(Ready::ERR)) && !ready.any(Ready::READ) {
+    if ready.any(HANG_UP) && !ready.any(Ready::READ) {
         step(h, ch, "close", |h, ch| h.handle_close(ch));
     }
 }
@@ -136,17 +140,14 @@ pub(crate) fn route_error(h: &mut dyn Handler, ch: &mut Channel<'_>, err: io::Er
 /// disconnect that `recv`/`send` saw. Each runs at most once per call.
 pub(crate) fn settle(h: &mut dyn Handler, ch: &mut Channel<'_>) {
     if std::mem::take(&mut ch.pending.connect) && ch.is_open() {
-        ch.trace_callback("connect");
-        ch.set_connected();
-        if let Err(err) = guarded(h, ch, |h, ch| h.handle_connect(ch)) {
-            route_error(h, ch, err);
-        }
+        step(h, ch, "connect", |h, ch| {
+            ch.set_connected();
+            h.handle_connect(ch)
+        });
     }
-    if std::mem::take(&mut ch.pending.close) && ch.is_open() {
-        ch.trace_callback("close");
-        if let Err(err) = guarded(h, ch, |h, ch| h.handle_close(ch)) {
-            route_error(h, ch, err);
-        }
+    if ch.pending.close && ch.is_open() {
+        step(h, ch, "close", |h, ch| h.handle_close(ch));
     }
+    // A close that handle_close itself noticed is not announced again.
     ch.pending.close = false;
 }

@@ -10,12 +10,15 @@
 //! Limits: epoll refuses regular files (EPERM); those are reported ready at
 //! once, as poll(2) reports them. A registration belongs to the open file
 //! description, so a channel whose socket was duplicated elsewhere (and
-//! stays open there) keeps firing after the channel closes: the stray
-//! events are dropped, but they make the wait return early.
+//! stays open there) keeps firing after the channel closes. Such stray
+//! events carry the old slot and are dropped, unless a new channel got both
+//! that slot and that fd number: then it sees a spurious readiness, which
+//! non-blocking I/O turns into nothing (`WouldBlock`). Either way they make
+//! the wait return early.
 
 use std::io;
 use std::os::fd::RawFd;
-use std::time::Duration;
+use std::time::Instant;
 
 use crate::backend::{Event, Interest, Ready};
 use crate::sys::epoll::Epoll;
@@ -24,9 +27,9 @@ use crate::Token;
 /// What the kernel has for one descriptor number.
 #[derive(Clone, Copy, Default)]
 struct Registration {
-    /// In the epoll set (or, for a regular file, reported ready by us).
-    active: bool,
+    /// Reported ready by us: epoll refused it (a regular file).
     regular_file: bool,
+    /// The channel registered under this number; `None`: not registered.
     token: Option<Token>,
     events: u32,
     /// The iteration that last wanted this descriptor.
@@ -49,7 +52,7 @@ impl EpollState {
             epoll: Epoll::new()?,
             regs: Vec::new(),
             active: Vec::new(),
-            kernel_events: Vec::with_capacity(256),
+            kernel_events: Vec::new(),
             iteration: 0,
         })
     }
@@ -59,7 +62,7 @@ impl EpollState {
     pub(crate) fn wait(
         &mut self,
         interest: &[Interest],
-        timeout: Option<Duration>,
+        deadline: Option<Instant>,
         out: &mut Vec<Event>,
     ) -> io::Result<()> {
         self.iteration += 1;
@@ -69,17 +72,17 @@ impl EpollState {
         }
         self.drop_unwanted();
         // Regular files are always ready: do not sleep while one waits.
-        let timeout = if files_ready { Some(Duration::ZERO) } else { timeout };
-        let capacity = interest.len().clamp(16, 4096);
-        if self.kernel_events.capacity() < capacity {
-            self.kernel_events.reserve(capacity - self.kernel_events.len());
-        }
-        self.epoll.wait(&mut self.kernel_events, timeout)?;
+        let deadline = if files_ready { Some(Instant::now()) } else { deadline };
+        // Room for every channel's event, up to 4,096 a wait (level
+        // triggering reports the rest next time).
+        let room = interest.len().min(4096);
+        self.kernel_events.reserve(room.saturating_sub(self.kernel_events.len()));
+        self.epoll.wait(&mut self.kernel_events, deadline)?;
         for e in &self.kernel_events {
             let fd = (e.u64 >> 32) as RawFd;
             let reg = self.regs[fd as usize];
             // A registration that changed hands since the kernel queued this.
-            let Some(token) = reg.token.filter(|t| reg.active && t.slot == e.u64 as u32) else { continue };
+            let Some(token) = reg.token.filter(|t| t.slot == e.u64 as u32) else { continue };
             out.push(Event { token, fd, ready: ready_from(e.events) });
         }
         if files_ready {
@@ -102,11 +105,12 @@ impl EpollState {
             | if i.write { libc::EPOLLOUT as u32 } else { 0 };
         let reg = &mut self.regs[fd];
         reg.seen = self.iteration;
-        if reg.active && reg.token == Some(i.token) && reg.events == events {
+        if reg.token == Some(i.token) && reg.events == events {
             return Ok(reg.regular_file);
         }
         let data = ((i.fd as u32 as u64) << 32) | u64::from(i.token.slot);
-        let op = if reg.active { libc::EPOLL_CTL_MOD } else { libc::EPOLL_CTL_ADD };
+        let registered = reg.token.is_some();
+        let op = if registered { libc::EPOLL_CTL_MOD } else { libc::EPOLL_CTL_ADD };
         let result = match self.epoll.ctl(op, i.fd, events, data) {
             // The kernel forgot it (closed and reopened): add it afresh.
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
@@ -123,11 +127,10 @@ impl EpollState {
             Err(e) if e.raw_os_error() == Some(libc::EPERM) => true,
             Err(e) => return Err(e),
         };
-        if !reg.active {
+        if !registered {
             self.active.push(i.fd);
         }
-        *reg =
-            Registration { active: true, regular_file, token: Some(i.token), events, seen: self.iteration };
+        *reg = Registration { regular_file, token: Some(i.token), events, seen: self.iteration };
         Ok(regular_file)
     }
 

@@ -1,7 +1,7 @@
 //! # pollreactor: asyncore for Rust
 //!
 //! A small, single-threaded, level-triggered event loop over `poll(2)` and
-//! `select(2)`, with the programming model of Python's `asyncore`, and the
+//! `select(2)` (and, beyond asyncore, `epoll(7)` on Linux), with the programming model of Python's `asyncore`, and the
 //! `libc` crate as its only dependency. These pages are also a guided tour
 //! of how such a loop works; each step links to the code that does it.
 //!
@@ -165,7 +165,7 @@
 //! * `recv` would-block (spurious readiness) is ignored, not sent to
 //!   `handle_error` (which closed the channel).
 //! * A hang-up with unread data is read to the end before `handle_close`,
-//!   on both backends, and `handle_close` runs once.
+//!   on every backend, and `handle_close` runs once.
 //! * `handle_close` after an end of file or disconnect seen by `recv` or
 //!   `send` runs when the callback that saw it returns, not inside `recv`;
 //!   and by default a channel with queued output sends it first (a peer
@@ -183,8 +183,9 @@
 //! * A chat channel can cap its records ([`Dispatcher::set_max_record`]).
 //! * Timeouts round up to poll's milliseconds (never a busy poll) and
 //!   saturate; `EINTR` resumes the wait with the time that remains.
-//! * The default backend is poll; the first channel served rotates from one
-//!   iteration to the next.
+//! * The default backend is poll; with poll and select the first channel
+//!   served rotates from one iteration to the next (epoll reports in the
+//!   kernel's order).
 //!
 //! ## Where the unsafe code is, and why it is sound
 //!

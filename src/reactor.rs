@@ -10,6 +10,7 @@ use crate::backend::{Event, Interest, Poller};
 use crate::context::Slot;
 use crate::dispatch::dispatch;
 use crate::signals::Signals;
+use crate::sys::deadline_after;
 use crate::trace::Trace;
 use crate::waker::WakerEnd;
 use crate::{Backend, Context, Dispatcher, Token, Waker};
@@ -98,9 +99,6 @@ pub struct Reactor {
     signals: Option<Signals>,
     /// Channels whose idle timeout expired, found while collecting interest.
     idle: Vec<Token>,
-    /// The earliest idle-timeout deadline or accept back-off end of the
-    /// channels still open: the wait ends then at the latest.
-    next_idle: Option<Instant>,
 }
 
 impl Reactor {
@@ -128,9 +126,10 @@ impl Reactor {
     ///
     /// The C handler only writes the signal's number to a socket that the
     /// loop polls (the self-pipe trick), so `f` may do anything. It is
-    /// installed with `SA_RESTART`, for the rest of the process' life. One
-    /// reactor per process receives signals: a second one gets
-    /// `AlreadyExists`.
+    /// installed with `SA_RESTART`, for the rest of the process' life. Only the
+    /// first reactor that asks receives signals, for the rest of the
+    /// process' life: any other gets `AlreadyExists`, even after the first
+    /// is dropped.
     ///
     /// ```no_run
     /// use pollreactor::{LoopOptions, Reactor};
@@ -202,13 +201,15 @@ impl Reactor {
         }
         // 1. Interest: readable() and writable(), once per channel (and
         //    channels idle past their timeout are closed).
-        self.collect_interest();
+        let next_wake = self.collect_interest();
         if let Some(trace) = &mut self.ctx.trace {
             trace.begin(backend, &self.interest);
         }
-        // 2. The wait: one poll(2) or select(2), no longer than the next timer.
-        let timeout = self.until_next_timer(timeout);
-        self.poller.wait(backend, &self.interest, timeout)?;
+        // 2. The wait: one poll(2), select(2) or epoll_wait(2), ending at the
+        //    timeout or at the next timer or idle deadline, whichever is first.
+        let deadline =
+            earliest(timeout.map(deadline_after), earliest(self.ctx.timers.next_deadline(), next_wake));
+        self.poller.wait(backend, &self.interest, deadline)?;
         if let Some(trace) = &mut self.ctx.trace {
             trace.ready(&self.poller.events);
         }
@@ -236,19 +237,11 @@ impl Reactor {
         Ok(())
     }
 
-    /// `timeout`, shortened to the next timer's or idle timeout's deadline.
-    fn until_next_timer(&mut self, timeout: Option<Duration>) -> Option<Duration> {
-        let Some(deadline) = earliest(self.ctx.timers.next_deadline(), self.next_idle) else {
-            return timeout;
-        };
-        let until = deadline.saturating_duration_since(Instant::now());
-        Some(timeout.map_or(until, |t| t.min(until)))
-    }
-
     /// Fills `self.interest`, starting one slot further each iteration so
     /// that no channel is always served first; then the internal sockets.
-    /// Channels idle past their timeout are closed instead.
-    fn collect_interest(&mut self) {
+    /// Channels idle past their timeout are closed instead. Returns the
+    /// earliest idle deadline or accept back-off end: the wait ends then.
+    fn collect_interest(&mut self) -> Option<Instant> {
         self.interest.clear();
         let n = self.ctx.slots.len();
         self.rotation = if self.rotation + 1 >= n { 0 } else { self.rotation + 1 };
@@ -276,11 +269,11 @@ impl Reactor {
                 self.interest.push(Interest { token, fd, read, write });
             }
         }
-        self.next_idle = next_wake;
         for t in self.idle.drain(..) {
             self.ctx.close_channel(t);
         }
         self.internal_interest();
+        next_wake
     }
 
     /// The waker's and the signals' sockets, when they exist.

@@ -11,6 +11,7 @@ use std::collections::BinaryHeap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
+pub(crate) use crate::sys::deadline_after;
 use crate::Context;
 
 /// Names a timer, for [`Context::cancel_timer`]. Never reused.
@@ -158,10 +159,4 @@ impl fmt::Debug for Timers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Timers({} pending)", self.live)
     }
-}
-
-/// `now + delay`, or a century away if that overflows.
-pub(crate) fn deadline_after(delay: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(delay).unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
 }

@@ -3,9 +3,9 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::poll::{far_future, poll_millis};
+use super::poll::poll_millis;
 use super::{cvt, remaining};
 
 /// An epoll instance, closed when dropped.
@@ -32,17 +32,17 @@ impl Epoll {
         Ok(())
     }
 
-    /// epoll_wait(2) into `events` (up to its capacity), retrying EINTR
-    /// with the time that remains.
+    /// epoll_wait(2) into `events` (up to its capacity, at least one)
+    /// until `deadline` (`None`: forever), retrying EINTR with the time that
+    /// remains.
     pub(crate) fn wait(
         &self,
         events: &mut Vec<libc::epoll_event>,
-        timeout: Option<Duration>,
+        deadline: Option<Instant>,
     ) -> io::Result<()> {
-        let deadline = timeout.map(|t| Instant::now().checked_add(t).unwrap_or_else(far_future));
         events.clear();
-        let max = events.capacity().min(libc::c_int::MAX as usize).max(1) as libc::c_int;
-        events.reserve(max as usize);
+        events.reserve(1);
+        let max = events.capacity().min(libc::c_int::MAX as usize) as libc::c_int;
         loop {
             let ms = poll_millis(remaining(deadline));
             // SAFETY: the vector has room for `max` events, which is what

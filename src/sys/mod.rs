@@ -76,6 +76,13 @@ pub(crate) fn cvt_r<T: IsMinusOne>(mut f: impl FnMut() -> T) -> io::Result<T> {
     }
 }
 
+/// `now + timeout` as a deadline; a timeout too long to add to the clock
+/// (a century and more) becomes a century away, which the waits saturate.
+pub(crate) fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout).unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
 /// The time left until `deadline` (`None`: wait forever), for retrying an
 /// interrupted wait without stretching the caller's timeout.
 pub(crate) fn remaining(deadline: Option<Instant>) -> Option<Duration> {

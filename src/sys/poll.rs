@@ -5,11 +5,9 @@ use std::time::{Duration, Instant};
 
 use super::{cvt, remaining};
 
-/// Waits for events on `fds`, retrying EINTR with the time that remains.
-/// With no fds it just sleeps for `timeout` (`None`: until a signal...
-/// which is retried, so forever).
-pub(crate) fn poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<usize> {
-    let deadline = timeout.map(|t| Instant::now().checked_add(t).unwrap_or_else(far_future));
+/// Waits for events on `fds` until `deadline` (`None`: forever), retrying
+/// EINTR with the time that remains. With no fds it just sleeps.
+pub(crate) fn poll(fds: &mut [libc::pollfd], deadline: Option<Instant>) -> io::Result<usize> {
     loop {
         let ms = poll_millis(remaining(deadline));
         // SAFETY: `fds` is a valid, writable slice of pollfd for the call and
@@ -32,10 +30,4 @@ pub(crate) fn poll_millis(timeout: Option<Duration>) -> libc::c_int {
             libc::c_int::try_from(ms).unwrap_or(libc::c_int::MAX)
         }
     }
-}
-
-/// A deadline for a timeout too large to add to `Instant::now()`: about a
-/// century away, which poll_millis saturates anyway.
-pub(crate) fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
 }

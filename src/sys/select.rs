@@ -5,7 +5,6 @@ use std::mem;
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
-use super::poll::far_future;
 use super::{cvt, remaining};
 
 /// The largest descriptor number plus one that an `fd_set` can hold.
@@ -45,17 +44,16 @@ impl FdSet {
     }
 }
 
-/// select(2) over fds below `nfds`, retrying EINTR with the time that
-/// remains. The sets are restored from copies before each retry, since the
+/// select(2) over fds below `nfds` until `deadline` (`None`: forever),
+/// retrying EINTR with the time that remains. The sets are restored from copies before each retry, since the
 /// kernel overwrites them.
 pub(crate) fn select(
     nfds: RawFd,
     read: &mut FdSet,
     write: &mut FdSet,
     except: &mut FdSet,
-    timeout: Option<Duration>,
+    deadline: Option<Instant>,
 ) -> io::Result<usize> {
-    let deadline = timeout.map(|t| Instant::now().checked_add(t).unwrap_or_else(far_future));
     let (r0, w0, e0) = (read.0, write.0, except.0);
     loop {
         let mut tv = remaining(deadline).map(timeval);

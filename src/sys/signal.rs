@@ -49,7 +49,7 @@ extern "C" fn on_signal(signum: libc::c_int) {
 #[cfg(pollreactor_msg_nosignal)]
 const NO_SIGPIPE: libc::c_int = libc::MSG_NOSIGNAL;
 #[cfg(not(pollreactor_msg_nosignal))]
-const NO_SIGPIPE: libc::c_int = 0; // Apple: the write end outlives every reader in practice
+const NO_SIGPIPE: libc::c_int = 0; // Apple: a SIGPIPE here needs the receiving reactor dropped; untested
 
 /// The calling thread's errno location.
 #[cfg(any(target_os = "linux", target_os = "android"))]

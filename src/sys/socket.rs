@@ -94,8 +94,6 @@ pub(crate) fn accept(fd: BorrowedFd<'_>) -> io::Result<(OwnedFd, Address)> {
     // SAFETY: accept just returned this descriptor and nothing else owns it.
     let conn = unsafe { OwnedFd::from_raw_fd(raw) };
     prepare(conn.as_fd())?;
-    #[cfg(not(pollreactor_sock_flags))]
-    super::fd::set_nonblocking(conn.as_fd(), true)?;
     Ok((conn, addr::from_raw(&peer)?))
 }
 
