@@ -7,9 +7,10 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
+use std::time::{Duration, Instant};
 
 use common::{pattern, WAIT_LIMIT};
 
@@ -20,6 +21,52 @@ fn example(name: &str) -> PathBuf {
     let path = dir.join("examples").join(name);
     assert!(path.exists(), "{} is missing: cargo test builds examples", path.display());
     path
+}
+
+/// Runs a command to its end like `Command::output`, but fails loudly
+/// (killing it) if it takes longer than [`WAIT_LIMIT`].
+fn output_within(cmd: &mut Command) -> Output {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start the command");
+    // Drain both pipes meanwhile, so a chatty child cannot block on them.
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let out = thread::spawn(move || {
+        let mut bytes = Vec::new();
+        out.read_to_end(&mut bytes).map(|_| bytes)
+    });
+    let err = thread::spawn(move || {
+        let mut bytes = Vec::new();
+        err.read_to_end(&mut bytes).map(|_| bytes)
+    });
+    let deadline = Instant::now() + WAIT_LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("{cmd:?} did not finish within {WAIT_LIMIT:?}");
+        }
+        thread::sleep(Duration::from_millis(5)); // a child's exit has no event to wait on here
+    };
+    Output { status, stdout: out.join().unwrap().unwrap(), stderr: err.join().unwrap().unwrap() }
+}
+
+/// Accepts one connection, failing loudly if none comes within [`WAIT_LIMIT`].
+fn accept_within(listener: &TcpListener) -> TcpStream {
+    listener.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + WAIT_LIMIT;
+    loop {
+        match listener.accept() {
+            Ok((conn, _)) => {
+                conn.set_nonblocking(false).unwrap();
+                return conn;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("no connection to accept: {e}"),
+        }
+    }
 }
 
 /// A running example server, killed when dropped.
@@ -105,7 +152,7 @@ fn http_client_prints_the_response(backend: &str) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = thread::spawn(move || {
-        let (mut conn, _) = listener.accept().unwrap();
+        let mut conn = accept_within(&listener);
         conn.set_read_timeout(Some(WAIT_LIMIT)).unwrap();
         let mut request = Vec::new();
         let mut byte = [0u8];
@@ -116,9 +163,9 @@ fn http_client_prints_the_response(backend: &str) {
         String::from_utf8(request).unwrap()
     });
     let url = format!("http://127.0.0.1:{port}/some/path");
-    let out = Command::new(example("http_client")).args(["--backend", backend, &url]).output().unwrap();
-    let request = server.join().unwrap();
+    let out = output_within(Command::new(example("http_client")).args(["--backend", backend, &url]));
     assert!(out.status.success(), "http_client failed: {}", String::from_utf8_lossy(&out.stderr));
+    let request = server.join().unwrap();
     assert_eq!(request, format!("GET /some/path HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"));
     assert_eq!(out.stdout, b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello");
 }
@@ -136,7 +183,7 @@ fn http_client_select() {
 #[test]
 fn http_client_reports_a_refused_connect() {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let out = Command::new(example("http_client")).arg(format!("http://127.0.0.1:{port}/")).output().unwrap();
+    let out = output_within(Command::new(example("http_client")).arg(format!("http://127.0.0.1:{port}/")));
     assert_eq!(out.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("refused"),
@@ -148,10 +195,10 @@ fn http_client_reports_a_refused_connect() {
 #[test]
 fn every_example_has_help_and_rejects_bad_arguments() {
     for name in ["echo_server", "http_client", "http_server", "chat_server", "pipe_reader", "echo_client"] {
-        let help = Command::new(example(name)).arg("--help").output().unwrap();
+        let help = output_within(Command::new(example(name)).arg("--help"));
         assert!(help.status.success(), "{name} --help failed");
         assert!(String::from_utf8_lossy(&help.stdout).starts_with("usage:"), "{name} --help");
-        let bad = Command::new(example(name)).args(["--backend", "kqueue"]).output().unwrap();
+        let bad = output_within(Command::new(example(name)).args(["--backend", "kqueue"]));
         assert_eq!(bad.status.code(), Some(2), "{name} with a bad backend");
         assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown backend"), "{name}");
     }
@@ -161,7 +208,7 @@ fn every_example_has_help_and_rejects_bad_arguments() {
 fn echo_server_reports_an_address_in_use() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let out = Command::new(example("echo_server")).args(["--addr", &addr]).output().unwrap();
+    let out = output_within(Command::new(example("echo_server")).args(["--addr", &addr]));
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen on"));
     drop(taken);
@@ -291,9 +338,13 @@ fn chat_server_relays_lines(backend: &str) {
     let mut second = &clients[1];
     second.write_all(&[b'x'; 5000]).unwrap();
     assert_eq!(read_line(&mut readers[1]), "error: line longer than 4096 bytes");
+    // Closed after the refusal: an end of file, or a reset if the rest of
+    // our 5,000 bytes was still unread when the server closed.
     let mut rest = String::new();
-    let _ = readers[1].read_to_string(&mut rest);
-    assert_eq!(rest, "", "closed after the refusal");
+    match readers[1].read_to_string(&mut rest) {
+        Ok(_) => assert_eq!(rest, "", "nothing after the refusal"),
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "not closed: {e}"),
+    }
     // The third is still served, and heard nothing from the other two's
     // /quit or overlong line.
     (&clients[2]).write_all(b"/quit\n").unwrap();
@@ -319,10 +370,13 @@ fn chat_server_epoll() {
 fn pipe_reader_prefixes_lines_and_keeps_the_status() {
     for backend in ["poll", "select", "epoll"] {
         let script = "echo one; echo two >&2; printf 'no newline'; exit 3";
-        let out = Command::new(example("pipe_reader"))
-            .args(["--backend", backend, "sh", "-c", script])
-            .output()
-            .unwrap();
+        let out = output_within(Command::new(example("pipe_reader")).args([
+            "--backend",
+            backend,
+            "sh",
+            "-c",
+            script,
+        ]));
         assert_eq!(out.status.code(), Some(3), "{backend}");
         let text = String::from_utf8(out.stdout).unwrap();
         let mut lines: Vec<&str> = text.lines().collect();
@@ -338,21 +392,51 @@ fn servers_exit_0_on_sigterm_and_sigint() {
     for name in ["echo_server", "http_server", "chat_server"] {
         for (backend, signal) in [("poll", "TERM"), ("select", "INT")] {
             let mut server = Server::start(name, backend);
-            // A connected client, so there is a channel to close.
-            let client = connect(&server.addr);
+            // Connected clients the server has surely accepted (a round
+            // trip), so there are channels to close.
+            let clients = served_clients(name, &server.addr);
             let pid = server.child.id().to_string();
             assert!(Command::new("kill").args([&format!("-{signal}"), &pid]).status().unwrap().success());
-            let deadline = std::time::Instant::now() + WAIT_LIMIT;
+            let deadline = Instant::now() + WAIT_LIMIT;
             let status = loop {
                 if let Some(status) = server.child.try_wait().unwrap() {
                     break status;
                 }
-                assert!(std::time::Instant::now() < deadline, "{name} ignored SIG{signal}");
-                thread::sleep(std::time::Duration::from_millis(10));
+                assert!(Instant::now() < deadline, "{name} ignored SIG{signal}");
+                thread::sleep(Duration::from_millis(10));
             };
             assert_eq!(status.code(), Some(0), "{name} --backend {backend} on SIG{signal}");
-            // Its channels were closed: the client reads the end of file.
-            assert_eq!(read_to_close(&client), b"", "{name}");
+            // Its channels were closed: each client reads the end of file.
+            for client in &clients {
+                assert_eq!(read_to_close(client), b"", "{name}");
+            }
+        }
+    }
+}
+
+/// Clients of the example server `name` that it has accepted and answered.
+fn served_clients(name: &str, addr: &str) -> Vec<TcpStream> {
+    let mut first = connect(addr);
+    match name {
+        "echo_server" => {
+            first.write_all(b"x").unwrap();
+            let mut back = [0u8];
+            first.read_exact(&mut back).unwrap();
+            vec![first]
+        }
+        "http_server" => {
+            first.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+            let mut back = vec![0u8; HELLO.len()];
+            first.read_exact(&mut back).unwrap();
+            vec![first]
+        }
+        _ => {
+            // chat: a line from a second client reaches the first.
+            let mut second = connect(addr);
+            second.write_all(b"hi\n").unwrap();
+            let mut reader = BufReader::new(first.try_clone().unwrap());
+            assert!(read_line(&mut reader).ends_with(": hi"));
+            vec![first, second]
         }
     }
 }
