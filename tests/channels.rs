@@ -119,7 +119,7 @@ fn pipe_read_lines_then_close(backend: Backend) {
         // w is dropped here: the last write end closes.
     });
     loop_until(&mut reactor, backend, "the pipe's end of file", |r| !r.contains(t));
-    writer.join().unwrap().expect("the writer thread failed");
+    common::join_within(writer, "the writer thread").expect("the writer thread failed");
 
     assert_eq!(lines.borrow().len(), expected.len());
     assert!(*lines.borrow() == expected, "lines differ");
@@ -191,7 +191,7 @@ fn pipe_write_end(backend: Backend, chat: bool) {
         .unwrap()
         .unwrap();
     loop_until(&mut reactor, backend, "the output to be sent", |r| !r.contains(t));
-    let got = reader.join().unwrap().expect("the reader thread failed");
+    let got = common::join_within(reader, "the reader thread").expect("the reader thread failed");
     assert_eq!(got.len(), payload.len());
     assert!(got == payload, "the bytes differ");
     assert!(*writes.borrow() >= 4, "{} write events", writes.borrow());

@@ -6,7 +6,7 @@ mod common;
 
 use common::Echo;
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pollreactor::{Backend, CountingAllocator, Dispatcher, Family, Reactor, SockType, Socket};
 
@@ -19,8 +19,9 @@ fn ping_pong(reactor: &mut Reactor, backend: Backend, peer: &Socket, rounds: usi
     let mut answer = [0u8; 64];
     for _ in 0..rounds {
         assert_eq!(peer.send(&message).unwrap(), 64);
-        let mut got = 0;
+        let (mut got, deadline) = (0, Instant::now() + Duration::from_secs(20));
         while got < 64 {
+            assert!(Instant::now() < deadline, "{backend:?}: the echo never came back");
             reactor.poll_once(Some(Duration::from_secs(10)), backend).unwrap();
             match peer.recv(&mut answer[got..]) {
                 Ok(n) => got += n,

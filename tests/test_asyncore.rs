@@ -1220,6 +1220,9 @@ fn send_through(backend: Backend, data: &[u8], stall: bool) {
             writes_before = Some(writes);
             stalled || r.dispatcher(t).unwrap().pending_output() == 0
         });
+        // The stall really happened: bytes stayed queued while the socket
+        // took none.
+        assert!(reactor.dispatcher(t).unwrap().pending_output() > 0, "{backend:?}: the socket never filled");
         go.send(()).unwrap();
     }
     wait_until(&mut reactor, backend, Family::Inet, &log, "the output queue to drain", |r| {

@@ -47,6 +47,18 @@ pub fn loop_until(
     }
 }
 
+/// Joins a thread, failing loudly if it has not finished within
+/// [`WAIT_LIMIT`] (a thread's end has no event to wait on here, so this
+/// polls it).
+pub fn join_within<T>(handle: std::thread::JoinHandle<T>, what: &str) -> T {
+    let deadline = Instant::now() + WAIT_LIMIT;
+    while !handle.is_finished() {
+        assert!(Instant::now() < deadline, "timed out after {WAIT_LIMIT:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    handle.join().expect("the thread panicked")
+}
+
 /// A loopback address to listen on for `family`: port 0, or a fresh path.
 pub fn listen_addr(family: Family) -> Address {
     match family {
