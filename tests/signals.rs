@@ -116,7 +116,7 @@ fn signals_reach_a_loop_blocked_in_poll_and_select() {
         assert!(reactor.cancel_timer(watchdog), "{backend:?}: the watchdog fired");
         assert_eq!(usr1.get(), round + 1, "{backend:?}: the handler ran once per signal");
     }
-    // A storm: another process sends SIGUSR1 every millisecond while 8 MiB
+    // A storm: another process sends SIGUSR1 every millisecond while 32 MiB
     // go through an echo channel. poll, select and epoll_wait fail with
     // EINTR at every signal (SA_RESTART does not restart them); nothing may
     // be lost, and the handler must see the signals.

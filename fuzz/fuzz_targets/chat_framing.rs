@@ -86,5 +86,7 @@ fuzz_target!(|input: &[u8]| {
     assert_eq!(seen.records, records);
     // What is left: collected bytes, or a partial terminator still held.
     assert!(tail.starts_with(&seen.current), "tail {tail:?} vs collected {:?}", seen.current);
-    assert!(tail.len() - seen.current.len() < terminator.len(), "more than a partial terminator was held back");
+    // Held back: exactly the longest start of the terminator that ends the tail.
+    let held = tail.len() - seen.current.len();
+    assert_eq!(held, pollreactor::find_prefix_at_end(&tail, terminator), "tail {tail:?}");
 });
