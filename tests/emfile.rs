@@ -31,10 +31,6 @@ impl Handler for Server {
     }
 }
 
-fn open_fds() -> u64 {
-    std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd").count() as u64
-}
-
 fn connected_client(addr: &str) -> TcpStream {
     let c = TcpStream::connect(addr).unwrap();
     c.set_read_timeout(Some(WAIT_LIMIT)).unwrap();
@@ -73,7 +69,7 @@ fn run(backend: Backend) {
         .stdout(Stdio::piped())
         .spawn()
         .expect("python3 runs the flood");
-    pollreactor::set_fd_limit(open_fds() + 3).unwrap();
+    pollreactor::set_fd_limit(common::open_fds() as u64 + 3).unwrap();
     flood.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
     let mut ready = String::new();
     BufReader::new(flood.stdout.take().unwrap()).read_line(&mut ready).unwrap();

@@ -6,22 +6,12 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{pattern, WAIT_LIMIT};
-
-/// The path of an example binary that `cargo test` built beside this test.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target dir");
-    let path = dir.join("examples").join(name);
-    assert!(path.exists(), "{} is missing: cargo test builds examples", path.display());
-    path
-}
+use common::{example, pattern, WAIT_LIMIT};
 
 /// Runs a command to its end like `Command::output`, but fails loudly
 /// (killing it) if it takes longer than [`WAIT_LIMIT`].

@@ -11,7 +11,6 @@ mod common;
 
 use common::Echo;
 use std::io;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -38,17 +37,6 @@ impl Handler for Server {
     }
 }
 
-fn echo_client() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe.parent().and_then(|d| d.parent()).unwrap().join("examples").join("echo_client");
-    assert!(path.exists(), "{} is missing: cargo test builds the examples", path.display());
-    path
-}
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
-
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
@@ -61,7 +49,7 @@ fn serve_client(backend: Backend, client_args: &[String], limit: Duration) -> St
     let listener = Dispatcher::listen_tcp("127.0.0.1:0", 4096).unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     reactor.add(listener, Server).unwrap();
-    let mut client = Command::new(echo_client())
+    let mut client = Command::new(common::example("echo_client"))
         .args(["--addr", &addr, "--timeout", &limit.as_secs().to_string()])
         .args(client_args)
         .stdout(Stdio::piped())
@@ -90,13 +78,13 @@ fn serve_client(backend: Backend, client_args: &[String], limit: Duration) -> St
 fn soak(backend: Backend, conns: usize) {
     let rounds: usize =
         std::env::var("POLLREACTOR_SOAK_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(10);
-    let (fds_before, rss_before) = (open_fds(), rss_kib());
+    let (fds_before, rss_before) = (common::open_fds(), rss_kib());
     let args: Vec<String> =
         ["--conns", &conns.to_string(), "--bytes", "16384", "--rounds", &rounds.to_string()]
             .map(String::from)
             .into();
     let summary = serve_client(backend, &args, Duration::from_secs(240));
-    let (fds_after, rss_after) = (open_fds(), rss_kib());
+    let (fds_after, rss_after) = (common::open_fds(), rss_kib());
     println!(
         "soak {backend:?}: {} fds {fds_before} -> {fds_after}, RSS {rss_before} -> {rss_after} KiB",
         summary.trim()
@@ -124,10 +112,10 @@ fn soak_then_scale() {
         println!("skipped the 10,000-connection scale run: the hard RLIMIT_NOFILE is {hard}, below 10,100");
         return;
     }
-    let fds_before = open_fds();
+    let fds_before = common::open_fds();
     let args: Vec<String> = ["--conns", "10000", "--bytes", "1024", "--hold"].map(String::from).into();
     let summary = serve_client(Backend::Poll, &args, Duration::from_secs(300));
     println!("scale: {}", summary.trim());
     assert!(summary.starts_with("ok: 10000 connections"), "{summary}");
-    assert_eq!(open_fds(), fds_before, "descriptors leaked");
+    assert_eq!(common::open_fds(), fds_before, "descriptors leaked");
 }

@@ -47,6 +47,21 @@ pub fn loop_until(
     }
 }
 
+/// The path of an example binary; `cargo test` builds the examples beside
+/// the test binaries (with `--test NAME` alone, run `cargo build --examples`).
+pub fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target dir");
+    let path = dir.join("examples").join(name);
+    assert!(path.exists(), "{} is missing: cargo test builds the examples", path.display());
+    path
+}
+
+/// How many descriptors this process has open.
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd").count()
+}
+
 /// Joins a thread, failing loudly if it has not finished within
 /// [`WAIT_LIMIT`] (a thread's end has no event to wait on here, so this
 /// polls it).
