@@ -39,7 +39,7 @@ mod common;
 use std::io;
 use std::process::ExitCode;
 
-use pollreactor::{Address, Channel, Dispatcher, Handler, Socket};
+use pollreactor::{Address, Channel, Dispatcher, Handler, LoopOptions, Reactor, Socket, WithSend};
 
 const USAGE: &str = "\
 usage: echo_server [--addr HOST:PORT] [--backend poll|select|epoll]
@@ -52,11 +52,12 @@ Echoes back everything each client sends (the asyncore manual's example).
 
 The first line on stdout is `listening on HOST:PORT`.";
 
-/// One connection: whatever arrives goes straight back.
+/// One connection (`asyncore.dispatcher_with_send`): whatever arrives goes
+/// straight back.
 struct EchoHandler;
 
-impl Handler for EchoHandler {
-    fn handle_read(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+impl Handler<WithSend> for EchoHandler {
+    fn handle_read(&mut self, ch: &mut Channel<'_, WithSend>) -> io::Result<()> {
         let mut data = [0u8; 8192];
         let n = ch.recv(&mut data)?;
         if n > 0 {
@@ -66,7 +67,8 @@ impl Handler for EchoHandler {
     }
 }
 
-/// The listener: each accepted connection becomes an `EchoHandler` channel.
+/// The listener (`asyncore.dispatcher`): each accepted connection becomes
+/// an `EchoHandler` channel.
 struct EchoServer;
 
 impl Handler for EchoServer {
@@ -75,12 +77,28 @@ impl Handler for EchoServer {
         // measured with 10,000 connections should not, so we stay quiet.
         // No Nagle delay: each echo goes out as soon as it is written.
         sock.set_nodelay(true)?;
-        ch.add(Dispatcher::new(sock)?.with_send(), EchoHandler)?;
+        ch.context().add(Dispatcher::new(sock)?.with_send(), EchoHandler)?;
         Ok(())
     }
 }
 
 fn main() -> ExitCode {
     let args = common::ServerArgs::parse("127.0.0.1:8080", USAGE);
-    common::serve(&args, EchoServer)
+    match serve(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => common::fail("echo_server", e),
+    }
+}
+
+/// `server = EchoServer('localhost', 8080)`, then `asyncore.loop()`.
+fn serve(args: &common::ServerArgs) -> io::Result<()> {
+    // create_socket, set_reuse_addr, bind, listen: in one call.
+    let server = Dispatcher::listen_tcp(args.addr.as_str(), common::BACKLOG)?;
+    let addr = server.local_addr()?;
+    let mut reactor = Reactor::new();
+    common::trace_if_asked(&mut reactor); // POLLREACTOR_TRACE=1: one line per iteration
+    reactor.add(server, EchoServer)?;
+    common::stop_on_signals(&mut reactor)?; // SIGINT, SIGTERM: close all, exit 0
+    common::say(&format!("listening on {addr}"));
+    reactor.run(LoopOptions::default().backend(args.backend).timeout(None))
 }

@@ -1,16 +1,20 @@
-//! asynchat: a channel that splits its input into records at a terminator
-//! and queues its output (bytes and producers).
+//! The chat layer, asynchat's `async_chat` ([`Chat`]): a channel that
+//! splits its input into records at a terminator and queues its output
+//! (bytes and producers, in the queue of `output.rs`).
 //!
-//! A dispatcher made [`with_chat`](Dispatcher::with_chat) reads with the
-//! default `handle_read` below, which hands the bytes of each record to
-//! [`Handler::collect_incoming_data`] and calls
-//! [`Handler::found_terminator`] at each terminator.
+//! A dispatcher made [`with_chat`](Dispatcher::with_chat) reads with
+//! [`Chat::handle_read`](Layer::handle_read), the read step below, which
+//! hands the bytes of each record to [`Handler::collect_incoming_data`] and
+//! calls [`Handler::found_terminator`] at each terminator.
 
 use std::io;
 use std::mem;
 use std::sync::Arc;
 
-use crate::{Channel, Dispatcher, Handler, Producer};
+use crate::context::Channel;
+use crate::dispatcher::{Dispatcher, Plain};
+use crate::handler::{sealed, Handler, Layer};
+use crate::output::{buffered_close, buffered_readable, buffered_writable, Buffered, Producer};
 
 /// How many bytes one read asks for (asynchat's `ac_in_buffer_size`).
 pub const IN_BUFFER_SIZE: usize = 64 * 1024;
@@ -54,8 +58,11 @@ impl From<usize> for Terminator {
     }
 }
 
-/// The input side of a chat channel.
-pub(crate) struct ChatState {
+/// The layer of asynchat's `async_chat`: the input side (the terminator,
+/// the partial record) of a chat channel. Its output is the buffered
+/// layers' queue ([`Buffered`]); its defaults are [`Layer`]'s for `Chat`.
+#[derive(Debug)]
+pub struct Chat {
     terminator: Terminator,
     /// Input read but not yet passed on: a possible start of the terminator.
     in_buffer: Vec<u8>,
@@ -69,9 +76,9 @@ pub(crate) struct ChatState {
     discarded: bool,
 }
 
-impl Default for ChatState {
-    fn default() -> ChatState {
-        ChatState {
+impl Default for Chat {
+    fn default() -> Chat {
+        Chat {
             terminator: Terminator::None,
             in_buffer: Vec::new(),
             in_size: IN_BUFFER_SIZE,
@@ -83,11 +90,13 @@ impl Default for ChatState {
     }
 }
 
-/// asynchat's `async_chat` methods.
-impl Dispatcher {
+impl sealed::Sealed for Chat {}
+impl Buffered for Chat {}
+
+impl Dispatcher<Plain> {
     /// Makes this asynchat's `async_chat`: input is split into records at
-    /// the [terminator](Self::set_terminator) (none until one is set), and
-    /// output is queued with [`push`](Self::push).
+    /// the [terminator](Dispatcher::set_terminator) (none until one is set),
+    /// and output is queued with [`push`](Dispatcher::push).
     ///
     /// ```
     /// use pollreactor::{Dispatcher, Family, SockType, Terminator};
@@ -98,35 +107,28 @@ impl Dispatcher {
     /// ```
     #[doc(alias = "async_chat")]
     #[doc(alias = "AsyncChat")]
-    pub fn with_chat(mut self) -> Dispatcher {
-        self.chat_mut();
-        self
+    pub fn with_chat(self) -> Dispatcher<Chat> {
+        self.with_layer(Chat::default())
     }
+}
 
-    /// Whether this dispatcher is a chat channel.
-    pub fn is_chat(&self) -> bool {
-        self.chat.is_some()
-    }
-
-    fn chat_mut(&mut self) -> &mut ChatState {
-        self.chat.get_or_insert_with(Box::default)
-    }
-
+/// asynchat's `async_chat` methods: on chat channels only.
+impl Dispatcher<Chat> {
     /// Sets where records end: a byte string, a byte count, or
     /// [`Terminator::None`]. It may be changed from `found_terminator`: the
     /// rest of the input already read is split by the new terminator.
     pub fn set_terminator(&mut self, terminator: impl Into<Terminator>) {
-        self.chat_mut().terminator = terminator.into();
+        self.layer.terminator = terminator.into();
     }
 
     /// The current terminator (a count shows what is left of it).
     pub fn terminator(&self) -> Terminator {
-        self.chat.as_ref().map_or(Terminator::None, |c| c.terminator.clone())
+        self.layer.terminator.clone()
     }
 
     /// How many bytes each read asks for (default [`IN_BUFFER_SIZE`]).
     pub fn set_in_buffer_size(&mut self, size: usize) {
-        self.chat_mut().in_size = size.max(1);
+        self.layer.in_size = size.max(1);
     }
 
     /// The most one send is given (default [`SEND_CHUNK`](crate::SEND_CHUNK)).
@@ -139,7 +141,7 @@ impl Dispatcher {
     /// reading fails with `InvalidData` ("terminator not found within N
     /// bytes"), which goes to `handle_error`, whose default closes.
     pub fn set_max_record(&mut self, max: Option<usize>) {
-        self.chat_mut().max_record = max;
+        self.layer.max_record = max;
     }
 
     /// Queues `data` and, if connected, makes one send attempt.
@@ -165,7 +167,7 @@ impl Dispatcher {
 
     /// Drops all buffered input and queued output (asynchat: "emergencies only").
     pub fn discard_buffers(&mut self) {
-        let chat = self.chat_mut();
+        let chat = &mut self.layer;
         chat.in_buffer.clear();
         chat.incoming.clear();
         chat.discarded = true;
@@ -175,22 +177,22 @@ impl Dispatcher {
     /// Appends to the incoming record: what the default
     /// `collect_incoming_data` does (asynchat's `_collect_incoming_data`).
     pub fn collect(&mut self, data: &[u8]) {
-        self.chat_mut().incoming.extend_from_slice(data);
+        self.layer.incoming.extend_from_slice(data);
     }
 
     /// The record collected so far.
     pub fn incoming(&self) -> &[u8] {
-        self.chat.as_ref().map_or(&[], |c| &c.incoming)
+        &self.layer.incoming
     }
 
     /// Takes the collected record, leaving it empty (asynchat's `_get_data`).
     pub fn take_incoming(&mut self) -> Vec<u8> {
-        mem::take(&mut self.chat_mut().incoming)
+        mem::take(&mut self.layer.incoming)
     }
 
     /// Empties the collected record, keeping its memory for the next one.
     pub fn clear_incoming(&mut self) {
-        self.chat_mut().incoming.clear();
+        self.layer.incoming.clear();
     }
 }
 
@@ -222,14 +224,45 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     None
 }
 
-/// A chat channel's `handle_read` (asynchat's): one recv, then the input,
-/// together with any partial terminator kept from before, is split into
-/// records.
-pub(crate) fn handle_read<H: Handler + ?Sized>(h: &mut H, ch: &mut Channel<'_>) -> io::Result<()> {
+/// `asynchat.async_chat`.
+impl Layer for Chat {
+    fn readable(d: &Dispatcher<Chat>) -> bool {
+        buffered_readable(d)
+    }
+
+    fn writable(d: &Dispatcher<Chat>) -> bool {
+        buffered_writable(d)
+    }
+
+    /// asynchat's read step: one recv, then the input, together with any
+    /// partial terminator kept from before, is split into records, each
+    /// handed to `collect_incoming_data` and ended by `found_terminator`.
+    fn handle_read<H: Handler<Chat> + ?Sized>(h: &mut H, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
+        read_records(h, ch)
+    }
+
+    fn handle_write<H: Handler<Chat> + ?Sized>(_: &mut H, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
+        ch.initiate_send()
+    }
+
+    fn handle_close<H: Handler<Chat> + ?Sized>(h: &mut H, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
+        buffered_close(h, ch)
+    }
+
+    /// Appends to the record, [`Dispatcher::incoming`].
+    fn collect_incoming_data(ch: &mut Channel<'_, Chat>, data: &[u8]) -> io::Result<()> {
+        ch.collect(data);
+        Ok(())
+    }
+}
+
+/// The read step: one recv into the reactor's shared read buffer, then
+/// [`split_records`].
+fn read_records<H: Handler<Chat> + ?Sized>(h: &mut H, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
     // One read buffer serves every chat channel of the reactor (reads
     // happen one at a time), so 10,000 connections do not hold 10,000 of them.
     let mut read_buf = ch.context().take_read_buffer();
-    read_buf.resize(ch.chat_mut().in_size, 0);
+    read_buf.resize(ch.layer.in_size, 0);
     let result = match ch.recv(&mut read_buf) {
         Ok(n) => split_records(h, ch, &read_buf[..n]),
         Err(e) => Err(e),
@@ -240,8 +273,12 @@ pub(crate) fn handle_read<H: Handler + ?Sized>(h: &mut H, ch: &mut Channel<'_>) 
 
 /// Passes `fresh` input (after what was kept from the last read) to the
 /// handler record by record; keeps a trailing partial terminator.
-fn split_records<H: Handler + ?Sized>(h: &mut H, ch: &mut Channel<'_>, fresh: &[u8]) -> io::Result<()> {
-    let mut kept = mem::take(&mut ch.chat_mut().in_buffer);
+fn split_records<H: Handler<Chat> + ?Sized>(
+    h: &mut H,
+    ch: &mut Channel<'_, Chat>,
+    fresh: &[u8],
+) -> io::Result<()> {
+    let mut kept = mem::take(&mut ch.layer.in_buffer);
     let from_kept = !kept.is_empty();
     if from_kept {
         kept.extend_from_slice(fresh);
@@ -249,7 +286,7 @@ fn split_records<H: Handler + ?Sized>(h: &mut H, ch: &mut Channel<'_>, fresh: &[
     let input: &[u8] = if from_kept { &kept } else { fresh };
     let mut pos = 0;
     let result = split_at_terminators(h, ch, input, &mut pos);
-    let chat = ch.chat_mut();
+    let chat = &mut ch.layer;
     if mem::take(&mut chat.discarded) {
         kept.clear();
     } else if from_kept {
@@ -265,13 +302,13 @@ fn split_records<H: Handler + ?Sized>(h: &mut H, ch: &mut Channel<'_>, fresh: &[
 /// asynchat's loop: while input is left, look at the terminator (the
 /// handler may change it at every record) and pass on what it delimits.
 /// `pos` advances over what was passed on.
-fn split_at_terminators<H: Handler + ?Sized>(
+fn split_at_terminators<H: Handler<Chat> + ?Sized>(
     h: &mut H,
-    ch: &mut Channel<'_>,
+    ch: &mut Channel<'_, Chat>,
     input: &[u8],
     pos: &mut usize,
 ) -> io::Result<()> {
-    while *pos < input.len() && ch.is_open() && !ch.chat_mut().discarded {
+    while *pos < input.len() && ch.is_open() && !ch.layer.discarded {
         let rest = &input[*pos..];
         match ch.terminator() {
             Terminator::None | Terminator::Count(0) => {
@@ -315,11 +352,11 @@ fn split_at_terminators<H: Handler + ?Sized>(
 }
 
 /// Passes record bytes to the handler, enforcing the record cap.
-fn collect<H: Handler + ?Sized>(h: &mut H, ch: &mut Channel<'_>, data: &[u8]) -> io::Result<()> {
+fn collect<H: Handler<Chat> + ?Sized>(h: &mut H, ch: &mut Channel<'_, Chat>, data: &[u8]) -> io::Result<()> {
     if data.is_empty() {
         return Ok(());
     }
-    let chat = ch.chat_mut();
+    let chat = &mut ch.layer;
     chat.record_len += data.len();
     if let (Some(max), Terminator::Bytes(_)) = (chat.max_record, &chat.terminator) {
         if chat.record_len > max {
@@ -330,7 +367,7 @@ fn collect<H: Handler + ?Sized>(h: &mut H, ch: &mut Channel<'_>, data: &[u8]) ->
     h.collect_incoming_data(ch, data)
 }
 
-fn found_terminator<H: Handler + ?Sized>(h: &mut H, ch: &mut Channel<'_>) -> io::Result<()> {
-    ch.chat_mut().record_len = 0;
+fn found_terminator<H: Handler<Chat> + ?Sized>(h: &mut H, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
+    ch.layer.record_len = 0;
     h.found_terminator(ch)
 }

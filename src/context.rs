@@ -1,245 +1,206 @@
 //! [`Context`]: the reactor state every callback can reach (the channel
 //! map, timers, the exit flag), and [`Channel`]: one channel as its own
 //! callbacks see it.
+//!
+//! While a callback runs, its channel is *out of the map*: the boxed entry
+//! (dispatcher and handler) is taken from its slot, which is marked busy,
+//! and the callback gets `&mut` to both, plus `&mut Context` for everything
+//! else. So a callback may add channels, close others, or call into them,
+//! with no `RefCell` and no aliasing; a close aimed at a busy channel (its
+//! own, or one further up the call chain) is recorded in the slot and
+//! carried out when the entry is put back.
 
 use std::any::Any;
 use std::fmt;
-use std::io;
 use std::ops::{Deref, DerefMut};
+use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
-use crate::dispatch::settle;
-use crate::timer::{deadline_after, Action, Timers};
+use crate::backend::Ready;
+use crate::dispatcher::{Clock, Dispatcher, Plain};
+use crate::map::{Slab, Token};
+use crate::timer::{deadline_after, Action, TimerId, Timers};
 use crate::trace::Trace;
-use crate::{Dispatcher, Handler, TimerId};
 
-/// Names one channel of a [`Reactor`](crate::Reactor). A token is never
-/// reused for another channel, even when the new one gets the same
-/// descriptor number, so a stale token simply finds nothing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Token {
-    pub(crate) slot: u32,
-    pub(crate) generation: u32,
-}
+/// A timer's closure: once, or every interval.
+type Once = Box<dyn FnOnce(&mut Context)>;
+type Every = Box<dyn FnMut(&mut Context)>;
 
 /// A channel: its dispatcher and the handler that owns its callbacks.
-pub(crate) struct Entry {
-    pub(crate) disp: Dispatcher,
-    pub(crate) handler: Box<dyn Handler>,
+pub(crate) struct Entry<L, H> {
+    pub(crate) disp: Dispatcher<L>,
+    pub(crate) handler: H,
+}
+
+/// What the reactor does with a channel without knowing its types: the
+/// entry behind a `Box<dyn AnyChannel>`. Implemented (once, generically)
+/// in `dispatch.rs`, where readiness becomes callbacks.
+pub(crate) trait AnyChannel: Any {
+    /// The descriptor, while open.
+    fn fileno(&self) -> Option<RawFd>;
+    /// Whether the socket is still open.
+    fn is_open(&self) -> bool;
+    /// Closes the socket; no callback runs.
+    fn close(&mut self);
+    /// The idle timeout's and the accept back-off's verdict.
+    fn clock(&mut self, now: &mut Option<Instant>) -> Clock;
+    /// `readable()` and `writable()` (never asked of a listener).
+    fn interest(&mut self) -> (bool, bool);
+    /// Turns `ready` into callbacks, then settles.
+    fn dispatch(&mut self, ctx: &mut Context, token: Token, ready: Ready);
+    /// The callbacks a method left due (see `dispatch::settle`).
+    fn settle(&mut self, ctx: &mut Context, token: Token);
+    /// The entry, for a typed look-up.
+    fn as_any(&self) -> &dyn Any;
+    /// The handler alone, for a look-up by the handler's type.
+    fn handler(&self) -> &dyn Any;
+    /// The entry, for a typed call.
+    fn as_any_mut(&mut self) -> &mut dyn Any;
 }
 
 /// One place in the channel map.
 pub(crate) enum Slot {
-    Free,
     /// Taken out while one of its callbacks runs; `close` records a
-    /// `close_channel` asked for meanwhile (by a channel it called).
+    /// close asked for meanwhile (by a channel it called).
     Busy {
         close: bool,
     },
-    Live(Entry),
+    Live(Box<dyn AnyChannel>),
 }
 
 /// What callbacks can reach of their reactor: the channel map (asyncore's
 /// `socket_map`), the timers, and the exit flag.
 ///
-/// Channel callbacks reach it through [`Channel`] (which forwards the common
-/// calls, and gives the rest with [`Channel::context`]); timer closures and
-/// posted closures are handed it directly; a [`Reactor`](crate::Reactor)
-/// dereferences to it between iterations.
+/// (Its [`add`](Context::add), which may run a callback, is written in
+/// `dispatch.rs`, beside the other code that runs callbacks.)
 ///
-/// The map is a slab: slots indexed by [`Token`], each with a generation,
-/// so a token outlives its channel harmlessly and look-up is O(1).
+/// Channel callbacks reach it with [`Channel::context`]; timer closures,
+/// signal handlers and posted closures are handed it directly; a program
+/// reaches it between iterations with [`Reactor::context_mut`](crate::Reactor::context_mut).
 #[derive(Default)]
 pub struct Context {
-    pub(crate) slots: Vec<(u32, Slot)>,
-    free: Vec<u32>,
-    live: usize,
+    pub(crate) channels: Slab<Slot>,
     pub(crate) exit: bool,
-    pub(crate) timers: Timers,
+    pub(crate) timers: Timers<Once, Every>,
     pub(crate) trace: Option<Trace>,
-    /// The read buffer chat channels share (see `chat::handle_read`).
+    /// The read buffer chat channels share (see `chat.rs`).
     read_buffer: Vec<u8>,
     /// Confine a panicking callback to its channel's `handle_error`.
     pub(crate) catch_panics: bool,
 }
 
 impl Context {
-    /// Adds a channel; it is polled from the next loop iteration on. If the
-    /// dispatcher's `connect` already completed, `handle_connect` runs
-    /// before this returns.
-    pub fn add<H: Handler>(&mut self, disp: Dispatcher, handler: H) -> io::Result<Token> {
-        if !disp.is_open() {
-            let message = "cannot add a closed dispatcher";
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, message));
-        }
-        let (connect_done, fd) = (disp.pending.connect, disp.fileno());
-        let entry = Entry { disp, handler: Box::new(handler) };
-        let token = match self.free.pop() {
-            Some(slot) => {
-                let (generation, place) = &mut self.slots[slot as usize];
-                *place = Slot::Live(entry);
-                Token { slot, generation: *generation }
-            }
-            None => {
-                self.slots.push((0, Slot::Live(entry)));
-                Token { slot: (self.slots.len() - 1) as u32, generation: 0 }
-            }
-        };
-        self.live += 1;
-        if let Some(trace) = &mut self.trace {
-            trace.added(fd);
-        }
-        if connect_done {
-            // connect() finished before the channel had a handler: its
-            // handle_connect runs now, before any other callback.
-            self.call(token, |_, _| ());
-        }
-        Ok(token)
-    }
-
-    fn slot(&self, t: Token) -> Option<&Slot> {
-        match self.slots.get(t.slot as usize) {
-            Some((generation, slot)) if *generation == t.generation => Some(slot),
-            _ => None,
-        }
-    }
-
-    fn slot_mut(&mut self, t: Token) -> Option<&mut Slot> {
-        match self.slots.get_mut(t.slot as usize) {
-            Some((generation, slot)) if *generation == t.generation => Some(slot),
-            _ => None,
-        }
-    }
-
-    fn entry(&self, t: Token) -> Option<&Entry> {
-        match self.slot(t) {
-            Some(Slot::Live(e)) => Some(e),
-            _ => None,
-        }
-    }
-
-    /// Frees a slot: its generation moves on, so old tokens stop matching.
-    fn free_slot(&mut self, t: Token, fd: Option<i32>) {
-        let (generation, slot) = &mut self.slots[t.slot as usize];
-        *generation = generation.wrapping_add(1);
-        *slot = Slot::Free;
-        self.free.push(t.slot);
-        self.live -= 1;
-        if let Some(trace) = &mut self.trace {
-            trace.closed(fd);
-        }
-    }
-
-    /// Takes a channel out of the map, leaving its slot busy.
-    fn take(&mut self, t: Token) -> Option<Entry> {
-        let slot = self.slot_mut(t)?;
-        match std::mem::replace(slot, Slot::Busy { close: false }) {
-            Slot::Live(e) => Some(e),
-            other => {
-                *slot = other;
-                None
-            }
-        }
-    }
-
-    /// Puts a taken channel back, or forgets it if it was closed meanwhile.
-    fn restore(&mut self, t: Token, mut entry: Entry, fd: Option<i32>) {
-        if let Some(Slot::Busy { close: true }) = self.slot(t) {
-            entry.disp.close();
-        }
-        if entry.disp.is_open() {
-            self.slots[t.slot as usize].1 = Slot::Live(entry);
-        } else {
-            self.free_slot(t, fd);
-        }
-    }
-
-    /// Runs `f` with a channel's handler and a [`Channel`] view of it, then
-    /// the callbacks that `f` left due (`handle_connect` for a connect that
-    /// completed, `handle_close` after a `recv` that saw the end of file).
-    /// `None` if `t` names no channel, or one whose callback is running.
-    pub fn call<R>(
+    /// Runs `f` with a channel's handler and a [`Channel`] view of it, for
+    /// example to queue output on it; then the callbacks that `f` left due
+    /// (`handle_close` after a `recv` that saw the end of file, say).
+    ///
+    /// The types say what the channel is: `None` if `t` names no channel,
+    /// one of another handler or layer type, or one whose callback is
+    /// running (this channel, or one further up the call chain).
+    ///
+    /// ```
+    /// use pollreactor::{Channel, Dispatcher, Family, Handler, Reactor, SockType, Socket, WithSend};
+    ///
+    /// struct Member { name: String }
+    /// impl Handler<WithSend> for Member {}
+    ///
+    /// let (ours, _theirs) = Socket::pair(Family::Unix, SockType::Stream)?;
+    /// let mut reactor = Reactor::new();
+    /// let t = reactor.add(Dispatcher::new(ours)?.with_send(), Member { name: "ann".into() })?;
+    /// let greeted = reactor.context_mut().call(t, |m: &mut Member, ch: &mut Channel<'_, WithSend>| {
+    ///     ch.send_buffered(format!("hello {}\n", m.name).as_bytes())
+    /// });
+    /// assert!(matches!(greeted, Some(Ok(()))));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn call<L: 'static, H: 'static, R>(
         &mut self,
         t: Token,
-        f: impl FnOnce(&mut dyn Handler, &mut Channel<'_>) -> R,
+        f: impl FnOnce(&mut H, &mut Channel<'_, L>) -> R,
     ) -> Option<R> {
-        let mut entry = self.take(t)?;
-        let fd = entry.disp.fileno();
+        let mut boxed = self.take(t)?;
+        let fd = boxed.fileno();
+        if !boxed.as_any().is::<Entry<L, H>>() {
+            self.restore(t, boxed, fd);
+            return None;
+        }
+        let entry = boxed.as_any_mut().downcast_mut::<Entry<L, H>>().expect("checked");
         let mut ch = Channel { token: t, disp: &mut entry.disp, ctx: self };
-        let result = f(&mut *entry.handler, &mut ch);
-        settle(&mut *entry.handler, &mut ch);
-        self.restore(t, entry, fd);
+        let result = f(&mut entry.handler, &mut ch);
+        boxed.settle(self, t);
+        self.restore(t, boxed, fd);
         Some(result)
+    }
+
+    /// A channel's handler, if `t` names a channel whose handler is an `H`
+    /// (and whose callback is not running).
+    pub fn handler<H: 'static>(&self, t: Token) -> Option<&H> {
+        match self.channels.get(t)? {
+            Slot::Live(boxed) => boxed.handler().downcast_ref(),
+            Slot::Busy { .. } => None,
+        }
     }
 
     /// Closes a channel without calling its handler, as calling asyncore's
     /// `close()` on another dispatcher did: it gets no further callbacks.
-    /// False if there was no such channel.
-    pub fn close_channel(&mut self, t: Token) -> bool {
-        match self.slot_mut(t) {
+    /// A channel whose callback is running (this one, from inside it)
+    /// closes when that callback returns. False if there was no such channel.
+    pub fn close(&mut self, t: Token) -> bool {
+        match self.channels.get_mut(t) {
             Some(Slot::Busy { close }) => *close = true,
             Some(Slot::Live(_)) => {
-                let entry = self.take(t).expect("live");
-                self.free_slot(t, entry.disp.fileno());
+                let Some(Slot::Live(mut boxed)) = self.channels.remove(t) else { unreachable!() };
+                let fd = boxed.fileno();
+                boxed.close();
+                self.forget(fd);
             }
-            _ => return false,
+            None => return false,
         }
         true
     }
 
     /// Takes a channel out without closing it (asyncore's `del_channel`):
-    /// the socket is the caller's again. `None` while its callback runs.
-    pub fn remove(&mut self, t: Token) -> Option<(Dispatcher, Box<dyn Handler>)> {
-        let entry = self.take(t)?;
-        self.free_slot(t, None);
+    /// its dispatcher and handler are the caller's again. `None` if `t`
+    /// names no channel of these types, or one whose callback is running.
+    pub fn remove<L: 'static, H: 'static>(&mut self, t: Token) -> Option<(Dispatcher<L>, H)> {
+        match self.channels.get(t)? {
+            Slot::Live(boxed) if boxed.as_any().is::<Entry<L, H>>() => {}
+            _ => return None,
+        }
+        let Some(Slot::Live(boxed)) = self.channels.remove(t) else { unreachable!() };
+        self.forget(None);
+        let any: Box<dyn Any> = boxed;
+        let entry = any.downcast::<Entry<L, H>>().ok()?;
         Some((entry.disp, entry.handler))
     }
 
     /// Closes every channel (asyncore's `close_all`); the map is then empty,
     /// but for channels whose callback is running, which close when it returns.
     pub fn close_all(&mut self) {
-        for t in self.tokens().collect::<Vec<_>>() {
-            self.close_channel(t);
-        }
-        for (_, slot) in &mut self.slots {
-            if let Slot::Busy { close } = slot {
-                *close = true;
-            }
+        let tokens: Vec<Token> = self.channels.iter().map(|(t, _)| t).collect();
+        for t in tokens {
+            self.close(t);
         }
     }
 
     /// How many channels there are.
     pub fn len(&self) -> usize {
-        self.live
+        self.channels.len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.live == 0
+        self.channels.len() == 0
     }
 
     /// Whether `t` names a channel that is here (not running a callback).
     pub fn contains(&self, t: Token) -> bool {
-        self.entry(t).is_some()
+        matches!(self.channels.get(t), Some(Slot::Live(_)))
     }
 
-    /// The tokens of all channels.
+    /// The tokens of all channels, in slot order.
     pub fn tokens(&self) -> impl Iterator<Item = Token> + '_ {
-        self.slots.iter().enumerate().filter_map(|(i, (generation, slot))| match slot {
-            Slot::Live(_) => Some(Token { slot: i as u32, generation: *generation }),
-            _ => None,
-        })
-    }
-
-    /// A channel's dispatcher.
-    pub fn dispatcher(&self, t: Token) -> Option<&Dispatcher> {
-        self.entry(t).map(|e| &e.disp)
-    }
-
-    /// A channel's handler, if it is an `H`.
-    pub fn handler<H: Handler>(&self, t: Token) -> Option<&H> {
-        let any: &dyn Any = &*self.entry(t)?.handler;
-        any.downcast_ref()
+        self.channels.iter().map(|(t, _)| t)
     }
 
     /// Ends the loop (asyncore's `raise ExitNow`): no further callback runs
@@ -260,7 +221,7 @@ impl Context {
     /// use pollreactor::{LoopOptions, Reactor};
     /// use std::time::Duration;
     /// let mut reactor = Reactor::new();
-    /// reactor.call_later(Duration::from_millis(5), |ctx| println!("{} channels", ctx.len()));
+    /// reactor.context_mut().call_later(Duration::from_millis(5), |ctx| println!("{} channels", ctx.len()));
     /// reactor.run(LoopOptions::default())?; // returns once no channel or timer is left
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -284,6 +245,41 @@ impl Context {
     /// How many timers are pending.
     pub fn pending_timers(&self) -> usize {
         self.timers.len()
+    }
+
+    /// Takes a channel out of the map, leaving its slot busy.
+    pub(crate) fn take(&mut self, t: Token) -> Option<Box<dyn AnyChannel>> {
+        let slot = self.channels.get_mut(t)?;
+        match std::mem::replace(slot, Slot::Busy { close: false }) {
+            Slot::Live(boxed) => Some(boxed),
+            busy => {
+                *slot = busy;
+                None
+            }
+        }
+    }
+
+    /// Puts a taken channel back, or frees its slot if it was closed
+    /// meanwhile (`fd` is what it had when taken, for the trace).
+    pub(crate) fn restore(&mut self, t: Token, mut boxed: Box<dyn AnyChannel>, fd: Option<RawFd>) {
+        if let Some(Slot::Busy { close: true }) = self.channels.get(t) {
+            boxed.close();
+        }
+        if boxed.is_open() {
+            if let Some(slot) = self.channels.get_mut(t) {
+                *slot = Slot::Live(boxed);
+            }
+        } else {
+            self.channels.remove(t);
+            self.forget(fd);
+        }
+    }
+
+    /// Notes a channel gone from the map, for the trace.
+    fn forget(&mut self, fd: Option<RawFd>) {
+        if let Some(trace) = &mut self.trace {
+            trace.closed(fd);
+        }
     }
 
     /// The shared read buffer (empty if a read is already using it).
@@ -325,21 +321,30 @@ impl Context {
 
 impl fmt::Debug for Context {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Context").field("channels", &self.live).field("timers", &self.timers.len()).finish()
+        f.debug_struct("Context").field("channels", &self.len()).field("timers", &self.timers.len()).finish()
     }
 }
 
-/// A channel as its callbacks see it: the channel's [`Dispatcher`] (through
-/// `Deref`, so `ch.recv(..)`, `ch.send(..)`, `ch.close()` work directly)
-/// plus the rest of the reactor: adding channels, closing or calling
-/// others, timers, and ending the loop ([`context`](Self::context) has it all).
-pub struct Channel<'a> {
+/// A channel as its callbacks see it: the channel's [`Dispatcher`]
+/// (through `Deref`, so `ch.recv(..)`, `ch.send(..)`, `ch.close()` work
+/// directly, as `self.recv()` did in asyncore) plus the rest of the
+/// reactor through [`context`](Self::context): adding channels, closing or
+/// calling others, timers, and ending the loop.
+///
+/// `Channel` is a guard over `&mut Dispatcher<L>`, like `RefMut` over its
+/// value: that one `Deref` is why it exists.
+pub struct Channel<'a, L = Plain> {
     token: Token,
-    disp: &'a mut Dispatcher,
+    disp: &'a mut Dispatcher<L>,
     ctx: &'a mut Context,
 }
 
-impl Channel<'_> {
+impl<'a, L> Channel<'a, L> {
+    /// The view of one channel taken out of the map.
+    pub(crate) fn new(token: Token, disp: &'a mut Dispatcher<L>, ctx: &'a mut Context) -> Channel<'a, L> {
+        Channel { token, disp, ctx }
+    }
+
     /// This channel's token.
     pub fn token(&self) -> Token {
         self.token
@@ -350,67 +355,10 @@ impl Channel<'_> {
         self.ctx
     }
 
-    /// Adds a channel (an accepted connection, a new client). It is polled
-    /// from the next loop iteration on.
-    pub fn add<H: Handler>(&mut self, disp: Dispatcher, handler: H) -> io::Result<Token> {
-        self.ctx.add(disp, handler)
-    }
-
-    /// Closes another channel (or this one) without calling its handler. It
-    /// gets no further callbacks. False if there was no such channel.
-    pub fn close_channel(&mut self, t: Token) -> bool {
-        if t == self.token {
-            self.disp.close();
-            return true;
-        }
-        self.ctx.close_channel(t)
-    }
-
-    /// Runs `f` on another channel's handler and dispatcher, for example to
-    /// queue output on it. `None` if `t` names no channel, or names this
-    /// one or one whose callback is already running.
-    pub fn call<R>(
-        &mut self,
-        t: Token,
-        f: impl FnOnce(&mut dyn Handler, &mut Channel<'_>) -> R,
-    ) -> Option<R> {
-        self.ctx.call(t, f)
-    }
-
-    /// Another channel's dispatcher, to look at.
-    pub fn dispatcher(&self, t: Token) -> Option<&Dispatcher> {
-        self.ctx.dispatcher(t)
-    }
-
-    /// How many channels the reactor holds.
-    pub fn channel_count(&self) -> usize {
-        self.ctx.len()
-    }
-
-    /// Ends the loop (asyncore's `raise ExitNow`): no further callback runs
-    /// in this iteration, and [`Reactor::run`](crate::Reactor::run) returns `Ok(())`.
-    pub fn exit_now(&mut self) {
-        self.ctx.exit_now();
-    }
-
-    /// Whether a callback asked the loop to end.
-    pub fn exit_requested(&self) -> bool {
-        self.ctx.exit
-    }
-
-    /// Runs `f` once, `delay` from now (see [`Context::call_later`]).
-    pub fn call_later(&mut self, delay: Duration, f: impl FnOnce(&mut Context) + 'static) -> TimerId {
-        self.ctx.call_later(delay, f)
-    }
-
-    /// Runs `f` every `interval` (see [`Context::call_every`]).
-    pub fn call_every(&mut self, interval: Duration, f: impl FnMut(&mut Context) + 'static) -> TimerId {
-        self.ctx.call_every(interval, f)
-    }
-
-    /// Cancels a timer.
-    pub fn cancel_timer(&mut self, id: TimerId) -> bool {
-        self.ctx.cancel_timer(id)
+    /// Whether [`Context::close`] was called for this channel while its
+    /// callback runs: it then gets no further callback, as after `close()`.
+    pub(crate) fn close_requested(&self) -> bool {
+        matches!(self.ctx.channels.get(self.token), Some(Slot::Busy { close: true }))
     }
 
     /// Records a callback in the trace, if tracing is on.
@@ -421,20 +369,20 @@ impl Channel<'_> {
     }
 }
 
-impl Deref for Channel<'_> {
-    type Target = Dispatcher;
-    fn deref(&self) -> &Dispatcher {
+impl<L> Deref for Channel<'_, L> {
+    type Target = Dispatcher<L>;
+    fn deref(&self) -> &Dispatcher<L> {
         self.disp
     }
 }
 
-impl DerefMut for Channel<'_> {
-    fn deref_mut(&mut self) -> &mut Dispatcher {
+impl<L> DerefMut for Channel<'_, L> {
+    fn deref_mut(&mut self) -> &mut Dispatcher<L> {
         self.disp
     }
 }
 
-impl fmt::Debug for Channel<'_> {
+impl<L> fmt::Debug for Channel<'_, L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.disp.fmt(f)
     }

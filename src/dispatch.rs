@@ -1,12 +1,98 @@
 //! Readiness into callbacks: asyncore's `readwrite()` and
-//! `handle_*_event()` methods, and its error routing.
+//! `handle_*_event()` methods, its error routing, and the settling of the
+//! callbacks a method left due. Everything that happens to one ready
+//! channel in step 3 of an iteration is in this file.
+//!
+//! The table the crate docs' tour gives (which readiness becomes which
+//! callback) is the one [`dispatch`] follows, top to bottom.
 
+use std::any::Any;
 use std::io;
+use std::os::fd::RawFd;
 use std::panic::{self, AssertUnwindSafe};
+use std::time::Instant;
 
 use crate::backend::Ready;
+use crate::context::{AnyChannel, Channel, Context, Entry, Slot};
+use crate::dispatcher::{Clock, Dispatcher};
 use crate::errors::{is_disconnect, is_would_block};
-use crate::{Channel, Handler};
+use crate::handler::{Handler, Layer};
+use crate::map::Token;
+
+/// Adding a channel runs a callback when its connect already completed,
+/// so it is written here, with the other code that runs callbacks.
+impl Context {
+    /// Adds a channel (asyncore's `add_channel`): an accepted connection,
+    /// a new client. It is polled from the next loop iteration on. If the
+    /// dispatcher's `connect` already completed, `handle_connect` runs
+    /// before this returns.
+    pub fn add<L: Layer, H: Handler<L>>(&mut self, disp: Dispatcher<L>, handler: H) -> io::Result<Token> {
+        if !disp.is_open() {
+            let message = "cannot add a closed dispatcher";
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, message));
+        }
+        let (connect_done, fd) = (disp.pending.connect, disp.fileno());
+        let token = self.channels.insert(Slot::Live(Box::new(Entry { disp, handler })));
+        if let Some(trace) = &mut self.trace {
+            trace.added(fd);
+        }
+        if connect_done {
+            // connect() finished before the channel had a handler: its
+            // handle_connect runs now, before any other callback.
+            self.call(token, |_: &mut H, _: &mut Channel<'_, L>| ());
+        }
+        Ok(token)
+    }
+}
+
+/// Every channel, whatever its layer and handler, seen through one vtable:
+/// the reactor holds `Box<dyn AnyChannel>`, and each call here is a direct,
+/// monomorphised call into the handler's own methods.
+impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
+    fn fileno(&self) -> Option<RawFd> {
+        self.disp.fileno()
+    }
+
+    fn is_open(&self) -> bool {
+        self.disp.is_open()
+    }
+
+    fn close(&mut self) {
+        self.disp.close();
+    }
+
+    fn clock(&mut self, now: &mut Option<Instant>) -> Clock {
+        self.disp.clock(now)
+    }
+
+    fn interest(&mut self) -> (bool, bool) {
+        let read = self.handler.readable(&self.disp);
+        let write = !self.disp.accepting() && self.handler.writable(&self.disp);
+        (read, write)
+    }
+
+    fn dispatch(&mut self, ctx: &mut Context, token: Token, ready: Ready) {
+        let mut ch = Channel::new(token, &mut self.disp, ctx);
+        dispatch(&mut self.handler, &mut ch, ready);
+        settle(&mut self.handler, &mut ch);
+    }
+
+    fn settle(&mut self, ctx: &mut Context, token: Token) {
+        settle(&mut self.handler, &mut Channel::new(token, &mut self.disp, ctx));
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn handler(&self) -> &dyn Any {
+        &self.handler
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
 
 /// Any readiness that ends a connect, one way or the other.
 const ANY_IO: Ready = Ready::READ.or(Ready::WRITE).or(Ready::HUP).or(Ready::ERR);
@@ -17,7 +103,7 @@ const HANG_UP: Ready = Ready::HUP.or(Ready::ERR);
 /// each callback it stops if the channel closed, its peer went away (the
 /// pending `handle_close` then runs in [`settle`]), the callback failed, or a
 /// handler asked the loop to exit.
-pub(crate) fn dispatch(h: &mut dyn Handler, ch: &mut Channel<'_>, ready: Ready) {
+fn dispatch<L: Layer, H: Handler<L>>(h: &mut H, ch: &mut Channel<'_, L>, ready: Ready) {
     // The descriptor was closed behind the reactor's back: nothing else in
     // `ready` means anything.
     if ready.any(Ready::NVAL) {
@@ -54,18 +140,24 @@ pub(crate) fn dispatch(h: &mut dyn Handler, ch: &mut Channel<'_>, ready: Ready) 
 
 /// Runs one callback and routes its error. True when dispatch may go on to
 /// the channel's next event.
-fn step(
-    h: &mut dyn Handler,
-    ch: &mut Channel<'_>,
+fn step<L: Layer, H: Handler<L>>(
+    h: &mut H,
+    ch: &mut Channel<'_, L>,
     name: &'static str,
-    callback: impl FnOnce(&mut dyn Handler, &mut Channel<'_>) -> io::Result<()>,
+    callback: impl FnOnce(&mut H, &mut Channel<'_, L>) -> io::Result<()>,
 ) -> bool {
     ch.trace_callback(name);
     if let Err(err) = guarded(h, ch, callback) {
         route_error(h, ch, err);
         return false;
     }
-    ch.is_open() && !ch.pending.close && !ch.exit_requested()
+    live(ch) && !ch.pending.close && !ch.context().exit_requested()
+}
+
+/// Whether the channel may still get callbacks: open, and not closed
+/// through the [`Context`] (by itself or a channel it called) meanwhile.
+fn live<L>(ch: &Channel<'_, L>) -> bool {
+    ch.is_open() && !ch.close_requested()
 }
 
 /// Runs a callback; with panics confined ([`Reactor::set_catch_panics`]),
@@ -73,10 +165,10 @@ fn step(
 /// the channel.
 ///
 /// [`Reactor::set_catch_panics`]: crate::Reactor::set_catch_panics
-fn guarded(
-    h: &mut dyn Handler,
-    ch: &mut Channel<'_>,
-    callback: impl FnOnce(&mut dyn Handler, &mut Channel<'_>) -> io::Result<()>,
+fn guarded<L: Layer, H: Handler<L>>(
+    h: &mut H,
+    ch: &mut Channel<'_, L>,
+    callback: impl FnOnce(&mut H, &mut Channel<'_, L>) -> io::Result<()>,
 ) -> io::Result<()> {
     if !ch.context().catch_panics {
         return callback(h, ch);
@@ -94,7 +186,7 @@ fn guarded(
 /// A connecting channel became ready: `SO_ERROR` tells whether the connect
 /// worked (a refused connect fails here, on to `handle_error`). The channel
 /// is marked connected before `handle_connect` runs.
-fn handle_connect_event(h: &mut dyn Handler, ch: &mut Channel<'_>) -> io::Result<()> {
+fn handle_connect_event<L: Layer, H: Handler<L>>(h: &mut H, ch: &mut Channel<'_, L>) -> io::Result<()> {
     if let Some(err) = ch.take_socket_error()? {
         return Err(err);
     }
@@ -103,7 +195,7 @@ fn handle_connect_event(h: &mut dyn Handler, ch: &mut Channel<'_>) -> io::Result
 }
 
 /// Urgent data, or (with a socket error pending) a broken connection.
-fn handle_expt_event(h: &mut dyn Handler, ch: &mut Channel<'_>) -> io::Result<()> {
+fn handle_expt_event<L: Layer, H: Handler<L>>(h: &mut H, ch: &mut Channel<'_, L>) -> io::Result<()> {
     match ch.take_socket_error()? {
         Some(_) => h.handle_close(ch),
         None => h.handle_expt(ch),
@@ -112,8 +204,8 @@ fn handle_expt_event(h: &mut dyn Handler, ch: &mut Channel<'_>) -> io::Result<()
 
 /// Where a callback's error goes: nowhere for would-block (spurious
 /// readiness), `handle_close` for a disconnect, `handle_error` otherwise.
-pub(crate) fn route_error(h: &mut dyn Handler, ch: &mut Channel<'_>, err: io::Error) {
-    if is_would_block(&err) || !ch.is_open() {
+fn route_error<L: Layer, H: Handler<L>>(h: &mut H, ch: &mut Channel<'_, L>, err: io::Error) {
+    if is_would_block(&err) || !live(ch) {
         return;
     }
     let routed = guarded(h, ch, |h, ch| {
@@ -138,14 +230,14 @@ pub(crate) fn route_error(h: &mut dyn Handler, ch: &mut Channel<'_>, err: io::Er
 /// The callbacks a method left due: `handle_connect` for a connect that
 /// completed at once, then `handle_close` for an end of file or a
 /// disconnect that `recv`/`send` saw. Each runs at most once per call.
-pub(crate) fn settle(h: &mut dyn Handler, ch: &mut Channel<'_>) {
-    if std::mem::take(&mut ch.pending.connect) && ch.is_open() {
+fn settle<L: Layer, H: Handler<L>>(h: &mut H, ch: &mut Channel<'_, L>) {
+    if std::mem::take(&mut ch.pending.connect) && live(ch) {
         step(h, ch, "connect", |h, ch| {
             ch.set_connected();
             h.handle_connect(ch)
         });
     }
-    if ch.pending.close && ch.is_open() {
+    if ch.pending.close && live(ch) {
         step(h, ch, "close", |h, ch| h.handle_close(ch));
     }
     // A close that handle_close itself noticed is not announced again.

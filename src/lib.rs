@@ -17,35 +17,45 @@
 //!
 //! ## One loop iteration, step by step
 //!
-//! [`Reactor::poll_once`] is the whole loop body, and reads top to bottom:
+#![doc = include_str!("../doc/iteration.svg")]
+//!
+//! [`Reactor::poll_once`] is the whole loop body, and reads top to bottom
+//! in four steps (the picture above; the [`guide`] has the long form):
 //!
 //! 1. **Interest.** Every channel is asked [`Handler::readable`] and
 //!    [`Handler::writable`], once. A listener is never asked to write (it has
 //!    nothing to write; a listening socket's readability means "a connection
 //!    is waiting"). Channels that want nothing are left out.
-//! 2. **Wait.** One system call, `poll(2)` or `select(2)` (the [`Backend`]),
-//!    sleeps until some descriptor is ready or the timeout passes. The
-//!    buffers it fills are reused, so a steady loop allocates nothing.
-//! 3. **Dispatch.** Each ready channel's readiness becomes callbacks, in
-//!    asyncore's order: `handle_connect` (the first event of a connecting
-//!    socket, once `SO_ERROR` says the connect worked), `handle_accept` or
+//! 2. **Wait.** One system call, `poll(2)`, `select(2)` or `epoll_wait(2)`
+//!    (the [`Backend`]), sleeps until some descriptor is ready, the timeout
+//!    passes, or the next timer is due. The buffers it fills are reused, so
+//!    a steady loop allocates nothing.
+//! 3. **Dispatch.** Each ready channel is taken out of the channel map (its
+//!    slot is marked busy: the callback owns the channel while it runs),
+//!    and its readiness becomes callbacks, in asyncore's order:
+//!    `handle_connect` (the first event of a connecting socket, once
+//!    `SO_ERROR` says the connect worked), `handle_accept` or
 //!    `handle_read`, `handle_write`, `handle_expt` (urgent data), and
 //!    `handle_close` (a hang-up with nothing left to read). Errors a
 //!    callback returns are routed like asyncore's exceptions (see
-//!    [`Handler`]). A channel closed earlier in the pass gets nothing more.
+//!    [`Handler`]). Then the channel is *settled*: the callbacks a method
+//!    left due run (`handle_close` after `recv` saw the end of file), and
+//!    the channel goes back into its slot, or, closed, frees it. A channel
+//!    closed earlier in the pass gets nothing more.
+//! 4. **Timers.** The timers that are due run, in deadline order.
 //!
 //! [`Reactor::run`] repeats that until no channel is left, a count of
-//! iterations is spent, or a handler calls [`Channel::exit_now`]: asyncore's
+//! iterations is spent, or a handler calls [`Context::exit_now`]: asyncore's
 //! `loop()`.
 //!
 //! ```
-//! use pollreactor::{Backend, Channel, Dispatcher, Family, Handler, Reactor, SockType, Socket};
+//! use pollreactor::{Backend, Channel, Dispatcher, Family, Handler, Reactor, SockType, Socket, WithSend};
 //! use std::{io, time::Duration};
 //!
 //! /// Upper-cases what it reads and sends it back.
 //! struct Shout;
-//! impl Handler for Shout {
-//!     fn handle_read(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+//! impl Handler<WithSend> for Shout {
+//!     fn handle_read(&mut self, ch: &mut Channel<'_, WithSend>) -> io::Result<()> {
 //!         let mut buf = [0u8; 64];
 //!         let n = ch.recv(&mut buf)?;
 //!         ch.send_buffered(&buf[..n].to_ascii_uppercase())
@@ -66,6 +76,23 @@
 //! assert_eq!(&answer, b"HELLO");
 //! # Ok::<(), io::Error>(())
 //! ```
+//!
+//! ## One asyncore class, one layer
+//!
+//! asyncore's classes become *layers*, one type each, chosen when the
+//! dispatcher is made and written in the handler's type:
+//!
+//! | asyncore | dispatcher | handler | adds |
+//! |---|---|---|---|
+//! | `dispatcher` | [`Dispatcher::new`] | `impl Handler for H` ([`Plain`]) | asyncore's methods |
+//! | `dispatcher_with_send` | [`.with_send()`](Dispatcher::with_send) | `impl Handler<WithSend> for H` | [`send_buffered`](Dispatcher::send_buffered), an output queue |
+//! | `async_chat` | [`.with_chat()`](Dispatcher::with_chat) | `impl Handler<Chat> for H` | [`set_terminator`](Dispatcher::set_terminator), [`push`](Dispatcher::push), records |
+//! | `file_dispatcher` | [`Dispatcher::from_file`] | any of the above | read(2)/write(2) on a pipe |
+//!
+//! A layer's methods exist only on its dispatchers, so no call can turn a
+//! plain channel into a chat channel. Each layer's default callbacks are
+//! functions of the [`Layer`] trait, which an override can call as a Python
+//! subclass called `super()`: `Chat::handle_read(self, ch)`.
 //!
 //! ## Level-triggered, not edge-triggered
 //!
@@ -121,23 +148,23 @@
 //! ## Example: the echo server of the asyncore manual
 //!
 //! ```no_run
-//! use pollreactor::{Address, Channel, Dispatcher, Handler, LoopOptions, Reactor, Socket};
+//! use pollreactor::{Address, Channel, Dispatcher, Handler, LoopOptions, Reactor, Socket, WithSend};
 //! use std::io;
 //!
-//! struct EchoHandler;
-//! impl Handler for EchoHandler {
-//!     fn handle_read(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+//! struct EchoHandler; // class EchoHandler(asyncore.dispatcher_with_send)
+//! impl Handler<WithSend> for EchoHandler {
+//!     fn handle_read(&mut self, ch: &mut Channel<'_, WithSend>) -> io::Result<()> {
 //!         let mut data = [0u8; 8192];
 //!         let n = ch.recv(&mut data)?;
 //!         ch.send_buffered(&data[..n])
 //!     }
 //! }
 //!
-//! struct EchoServer;
+//! struct EchoServer; // class EchoServer(asyncore.dispatcher)
 //! impl Handler for EchoServer {
 //!     fn handle_accepted(&mut self, ch: &mut Channel<'_>, sock: Socket, addr: Address) -> io::Result<()> {
 //!         println!("Incoming connection from {addr}");
-//!         ch.add(Dispatcher::new(sock)?.with_send(), EchoHandler)?;
+//!         ch.context().add(Dispatcher::new(sock)?.with_send(), EchoHandler)?;
 //!         Ok(())
 //!     }
 //! }
@@ -151,9 +178,9 @@
 //! ## asynchat: records and producers
 //!
 //! A dispatcher made [`with_chat`](Dispatcher::with_chat) is asynchat's
-//! `async_chat`: its input is split at a [`Terminator`] (bytes such as
-//! `b"\r\n"`, a byte count, or none), each record's bytes go to
-//! [`Handler::collect_incoming_data`] and its end to
+//! `async_chat` (the [`Chat`] layer): its input is split at a
+//! [`Terminator`] (bytes such as `b"\r\n"`, a byte count, or none), each
+//! record's bytes go to [`Handler::collect_incoming_data`] and its end to
 //! [`Handler::found_terminator`]; output is queued with
 //! [`push`](Dispatcher::push) or produced on demand by a [`Producer`].
 //!
@@ -200,6 +227,8 @@
 //! reached only after the bounds check above. The crate denies
 //! `unsafe_code` everywhere else (a lint, not a habit).
 
+pub mod guide;
+
 // The README's Rust examples are compiled (and run, where they can) as
 // doc-tests, so they stay true.
 #[cfg(doctest)]
@@ -212,40 +241,47 @@ mod chat;
 mod context;
 mod dispatch;
 mod dispatcher;
-#[cfg(any(target_os = "linux", target_os = "android"))]
-mod epoll;
 mod errors;
 mod handler;
+pub mod limits;
+mod map;
 mod output;
 mod reactor;
 mod signals;
 mod socket;
 mod sys;
+#[cfg(test)]
+mod tests;
 mod timer;
 mod trace;
 mod waker;
 
-pub use address::{Address, Family, SockType};
-pub use backend::Backend;
-pub use chat::{find_prefix_at_end, Terminator, IN_BUFFER_SIZE};
-pub use context::{Channel, Context, Token};
-pub use dispatcher::{Dispatcher, ACCEPT_BACKOFF, SEND_CHUNK};
-pub use errors::{is_disconnect, is_would_block, DISCONNECTED};
-pub use handler::{write_log_line, Handler, LogKind};
-pub use output::{Producer, SimpleProducer};
+// The loop and what callbacks reach of it.
+pub use context::{Channel, Context};
+pub use map::Token;
 pub use reactor::{LoopOptions, Reactor};
+
+// A channel: its dispatcher (one layer per asyncore class) and its handler.
+pub use chat::Chat;
+pub use dispatcher::{Dispatcher, Plain};
+pub use handler::{Handler, Layer, LogKind};
+pub use output::{Buffered, WithSend};
+
+// asynchat's framing and producers.
+pub use chat::{find_prefix_at_end, Terminator, IN_BUFFER_SIZE};
+pub use output::{Producer, SimpleProducer};
+
+// Sockets and addresses.
+pub use address::{Address, Family, SockType};
 pub use socket::Socket;
-pub use sys::alloc::CountingAllocator;
+
+// The wait.
+pub use backend::{Backend, ParseBackendError};
+
+// Beyond asyncore: timers, other threads, signals.
 pub use timer::TimerId;
 pub use waker::Waker;
 
-/// The process' limit on open descriptors (`RLIMIT_NOFILE`): soft and hard.
-pub fn fd_limit() -> std::io::Result<(u64, u64)> {
-    sys::fd::fd_limit()
-}
-
-/// Raises (or lowers) the soft limit on open descriptors, up to the hard
-/// limit. A server that holds thousands of connections needs this first.
-pub fn set_fd_limit(soft: u64) -> std::io::Result<()> {
-    sys::fd::set_fd_limit(soft)
-}
+// How errors and limits are read.
+pub use dispatcher::{ACCEPT_BACKOFF, SEND_CHUNK};
+pub use errors::{is_disconnect, is_would_block, DISCONNECTED};

@@ -1,19 +1,20 @@
 //! The [`Reactor`]: a [`Context`] (the channels and timers) and the loop
-//! that runs them.
+//! that runs them. One iteration is [`Reactor::poll_once`], top to bottom.
 
 use std::fmt;
 use std::io;
-use std::ops::{Deref, DerefMut};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use crate::backend::{Event, Interest, Poller};
-use crate::context::Slot;
-use crate::dispatch::dispatch;
+use crate::backend::{Backend, Event, Interest, Poller};
+use crate::context::{Context, Slot};
+use crate::dispatcher::{Clock, Dispatcher};
+use crate::handler::{Handler, Layer};
+use crate::map::Token;
 use crate::signals::Signals;
-use crate::sys::deadline_after;
+use crate::timer::{deadline_after, earliest};
 use crate::trace::Trace;
-use crate::waker::WakerEnd;
-use crate::{Backend, Context, Dispatcher, Token, Waker};
+use crate::waker::{Waker, WakerEnd};
 
 /// How [`Reactor::run`] loops: asyncore's `loop(timeout, use_poll, map, count)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,20 +56,19 @@ impl LoopOptions {
 }
 
 /// Internal descriptors polled beside the channels.
-const WAKER: Token = Token { slot: u32::MAX, generation: 0 };
-const SIGNALS: Token = Token { slot: u32::MAX - 1, generation: 0 };
+const WAKER: Token = Token::reserved(0);
+const SIGNALS: Token = Token::reserved(1);
 
-/// The event loop: a [`Context`] (the channels, the timers; the reactor
-/// dereferences to it) and the loop that waits on them and calls their
-/// handlers.
+/// The event loop: a [`Context`] (the channels, the timers) and the loop
+/// that waits on them and calls their handlers.
 ///
 /// ```no_run
-/// use pollreactor::{Address, Backend, Channel, Dispatcher, Handler, LoopOptions, Reactor, Socket};
+/// use pollreactor::{Address, Backend, Channel, Dispatcher, Handler, LoopOptions, Reactor, Socket, WithSend};
 /// use std::io;
 ///
 /// struct Echo;
-/// impl Handler for Echo {
-///     fn handle_read(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+/// impl Handler<WithSend> for Echo {
+///     fn handle_read(&mut self, ch: &mut Channel<'_, WithSend>) -> io::Result<()> {
 ///         let mut buf = [0u8; 8192];
 ///         let n = ch.recv(&mut buf)?;
 ///         ch.send_buffered(&buf[..n])
@@ -78,7 +78,7 @@ const SIGNALS: Token = Token { slot: u32::MAX - 1, generation: 0 };
 /// struct Server;
 /// impl Handler for Server {
 ///     fn handle_accepted(&mut self, ch: &mut Channel<'_>, sock: Socket, _: Address) -> io::Result<()> {
-///         ch.add(Dispatcher::new(sock)?.with_send(), Echo)?;
+///         ch.context().add(Dispatcher::new(sock)?.with_send(), Echo)?;
 ///         Ok(())
 ///     }
 /// }
@@ -107,9 +107,20 @@ impl Reactor {
         Reactor::default()
     }
 
-    /// Closes a channel without calling its handler. False if there was none.
-    pub fn close(&mut self, t: Token) -> bool {
-        self.ctx.close_channel(t)
+    /// Adds a channel: the same as [`Context::add`].
+    pub fn add<L: Layer, H: Handler<L>>(&mut self, disp: Dispatcher<L>, handler: H) -> io::Result<Token> {
+        self.ctx.add(disp, handler)
+    }
+
+    /// The channels and timers, to look at.
+    pub fn context(&self) -> &Context {
+        &self.ctx
+    }
+
+    /// The channels and timers, to change between iterations: close or
+    /// call a channel, set a timer, ...
+    pub fn context_mut(&mut self) -> &mut Context {
+        &mut self.ctx
     }
 
     /// A [`Waker`] for other threads: to wake this loop and post closures
@@ -213,17 +224,16 @@ impl Reactor {
         if let Some(trace) = &mut self.ctx.trace {
             trace.ready(&self.poller.events);
         }
-        // 3. Dispatch: each ready channel's events become callbacks. A
-        //    channel closed earlier in this pass has left the map, and its
-        //    token (unlike its fd number) is never reused, so it gets nothing.
+        // 3. Dispatch: for each ready channel, (a) its readiness becomes
+        //    (b) callbacks, and then (c) it settles (dispatch.rs). A channel
+        //    closed earlier in this pass has left the map, and its token
+        //    (unlike its fd number) is never reused, so it gets nothing.
         for i in 0..self.poller.events.len() {
             let Event { token, ready, .. } = self.poller.events[i];
             match token {
                 WAKER => self.run_posted(),
                 SIGNALS => self.run_signal_handlers(),
-                _ => {
-                    self.ctx.call(token, |h, ch| dispatch(h, ch, ready));
-                }
+                _ => self.dispatch(token, ready),
             }
             if self.ctx.exit {
                 break;
@@ -237,22 +247,30 @@ impl Reactor {
         Ok(())
     }
 
+    /// Step 3 for one channel: take it out of the map (its slot stays
+    /// busy), turn its readiness into callbacks, put it back. A channel
+    /// closed earlier in this pass is gone, and its token finds nothing.
+    fn dispatch(&mut self, token: Token, ready: crate::backend::Ready) {
+        if let Some(mut boxed) = self.ctx.take(token) {
+            let fd = boxed.fileno();
+            boxed.dispatch(&mut self.ctx, token, ready);
+            self.ctx.restore(token, boxed, fd);
+        }
+    }
+
     /// Fills `self.interest`, starting one slot further each iteration so
     /// that no channel is always served first; then the internal sockets.
     /// Channels idle past their timeout are closed instead. Returns the
     /// earliest idle deadline or accept back-off end: the wait ends then.
     fn collect_interest(&mut self) -> Option<Instant> {
         self.interest.clear();
-        let n = self.ctx.slots.len();
+        let n = self.ctx.channels.slots();
         self.rotation = if self.rotation + 1 >= n { 0 } else { self.rotation + 1 };
-        let (before, after) = self.ctx.slots.split_at_mut(self.rotation);
-        let rotated = after.iter_mut().zip(self.rotation..).chain(before.iter_mut().zip(0..));
         let (mut now, mut next_wake) = (None, None);
-        for ((generation, slot), index) in rotated {
-            let Slot::Live(entry) = slot else { continue };
-            let Some(fd) = entry.disp.fileno() else { continue };
-            let token = Token { slot: index as u32, generation: *generation };
-            match clock(&mut entry.disp, &mut now) {
+        for index in (self.rotation..n).chain(0..self.rotation) {
+            let Some((token, Slot::Live(channel))) = self.ctx.channels.at_mut(index) else { continue };
+            let Some(fd) = channel.fileno() else { continue };
+            match channel.clock(&mut now) {
                 Clock::Expired => {
                     self.idle.push(token);
                     continue;
@@ -263,14 +281,13 @@ impl Reactor {
                 }
                 Clock::Wake(deadline) => next_wake = earliest(next_wake, deadline),
             }
-            let read = entry.handler.readable(&entry.disp);
-            let write = !entry.disp.accepting() && entry.handler.writable(&entry.disp);
+            let (read, write) = channel.interest();
             if read || write {
                 self.interest.push(Interest { token, fd, read, write });
             }
         }
         for t in self.idle.drain(..) {
-            self.ctx.close_channel(t);
+            self.ctx.close(t);
         }
         self.internal_interest();
         next_wake
@@ -278,7 +295,6 @@ impl Reactor {
 
     /// The waker's and the signals' sockets, when they exist.
     fn internal_interest(&mut self) {
-        use std::os::fd::AsRawFd;
         let waker = self.waker.as_ref().map(|w| (WAKER, w.rx.as_raw_fd()));
         let signals = self.signals.as_ref().map(|s| (SIGNALS, s.rx.as_raw_fd()));
         for (token, fd) in waker.into_iter().chain(signals) {
@@ -300,54 +316,8 @@ impl Reactor {
     }
 }
 
-impl Deref for Reactor {
-    type Target = Context;
-    fn deref(&self) -> &Context {
-        &self.ctx
-    }
-}
-
-impl DerefMut for Reactor {
-    fn deref_mut(&mut self) -> &mut Context {
-        &mut self.ctx
-    }
-}
-
 impl fmt::Debug for Reactor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Reactor").field("context", &self.ctx).finish()
-    }
-}
-
-/// What the clock says about one channel this iteration.
-enum Clock {
-    /// Its idle timeout has passed: close it.
-    Expired,
-    /// A listener out of descriptors: leave it out of the wait until then.
-    Paused(Instant),
-    /// Wait for it as usual, and wake by this deadline (its idle timeout).
-    Wake(Option<Instant>),
-}
-
-/// Reads the clock (once per iteration, and only for channels that have a
-/// timeout or a back-off) to classify one channel.
-fn clock(disp: &mut Dispatcher, now: &mut Option<Instant>) -> Clock {
-    if let Some(until) = disp.paused_until {
-        if until > *now.get_or_insert_with(Instant::now) {
-            return Clock::Paused(until);
-        }
-        disp.paused_until = None;
-    }
-    match disp.idle_deadline() {
-        Some(deadline) if deadline <= *now.get_or_insert_with(Instant::now) => Clock::Expired,
-        deadline => Clock::Wake(deadline),
-    }
-}
-
-/// The earlier of two optional instants.
-fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
     }
 }

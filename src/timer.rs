@@ -1,89 +1,75 @@
-//! Timers: closures that run once after a delay or at every interval, on
+//! Timers: actions that run once after a delay or at every interval, on
 //! the loop thread (asyncore users reached for `sched` for this).
 //!
 //! A binary heap ordered by (deadline, insertion number) says which timer is
-//! due next in O(1) and inserts in O(log n); a slab of entries indexed by
+//! due next in O(1) and inserts in O(log n); a [`Slab`] of timers by
 //! [`TimerId`] makes cancelling O(1): a cancelled timer's heap entry is
-//! simply skipped when it comes up.
+//! simply skipped when it comes up. What an action is (a closure over the
+//! reactor's [`Context`](crate::Context)) is the context's business: here
+//! it is any `O` (run once) or `E` (run every interval).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-pub(crate) use crate::sys::deadline_after;
-use crate::Context;
+use crate::map::{Slab, Token};
 
-/// Names a timer, for [`Context::cancel_timer`]. Never reused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct TimerId {
-    slot: u32,
-    generation: u32,
-}
+/// Names a timer, for [`Context::cancel_timer`](crate::Context::cancel_timer). Never reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TimerId(Token);
 
 /// What a timer runs: once, or again every `interval`.
-pub(crate) enum Action {
-    Once(Box<dyn FnOnce(&mut Context)>),
-    Every(Duration, Box<dyn FnMut(&mut Context)>),
+pub(crate) enum Action<O, E> {
+    Once(O),
+    Every(Duration, E),
 }
 
-struct Timer {
+struct Timer<O, E> {
     deadline: Instant,
-    action: Action,
+    /// `None` while a periodic action is out running.
+    action: Option<Action<O, E>>,
 }
 
-/// A heap entry: (deadline, insertion number, slot, generation).
-type Due = Reverse<(Instant, u64, u32, u32)>;
+/// A heap entry: (deadline, insertion number, timer).
+type Due = Reverse<(Instant, u64, Token)>;
 
 /// All pending timers of one reactor.
-#[derive(Default)]
-pub(crate) struct Timers {
+pub(crate) struct Timers<O, E> {
     heap: BinaryHeap<Due>,
-    slots: Vec<(u32, Option<Timer>)>,
-    free: Vec<u32>,
+    timers: Slab<Timer<O, E>>,
     next_seq: u64,
-    live: usize,
 }
 
-impl Timers {
+impl<O, E> Default for Timers<O, E> {
+    fn default() -> Self {
+        Timers { heap: BinaryHeap::new(), timers: Slab::default(), next_seq: 0 }
+    }
+}
+
+impl<O, E> Timers<O, E> {
     /// Schedules `action` at `deadline`.
-    pub(crate) fn insert(&mut self, deadline: Instant, action: Action) -> TimerId {
-        let timer = Timer { deadline, action };
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                self.slots[slot as usize].1 = Some(timer);
-                slot
-            }
-            None => {
-                self.slots.push((0, Some(timer)));
-                (self.slots.len() - 1) as u32
-            }
-        };
-        let generation = self.slots[slot as usize].0;
-        self.push_due(deadline, slot, generation);
-        self.live += 1;
-        TimerId { slot, generation }
+    pub(crate) fn insert(&mut self, deadline: Instant, action: Action<O, E>) -> TimerId {
+        let token = self.timers.insert(Timer { deadline, action: Some(action) });
+        self.push_due(deadline, token);
+        TimerId(token)
     }
 
-    fn push_due(&mut self, deadline: Instant, slot: u32, generation: u32) {
-        self.heap.push(Reverse((deadline, self.next_seq, slot, generation)));
+    fn push_due(&mut self, deadline: Instant, token: Token) {
+        self.heap.push(Reverse((deadline, self.next_seq, token)));
         self.next_seq += 1;
     }
 
     /// Cancels a timer; false if it already ran (once) or was cancelled.
     pub(crate) fn cancel(&mut self, id: TimerId) -> bool {
-        if !self.is_live(id.slot, id.generation) {
-            return false;
-        }
-        self.cancel_slot(id.slot);
-        true
+        self.timers.remove(id.0).is_some()
     }
 
     /// The earliest deadline of a live timer (cancelled ones are dropped
     /// from the top of the heap on the way).
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
-        while let Some(&Reverse((deadline, _, slot, generation))) = self.heap.peek() {
-            if self.is_live(slot, generation) {
+        while let Some(&Reverse((deadline, _, token))) = self.heap.peek() {
+            if self.timers.get(token).is_some_and(|t| t.deadline == deadline) {
                 return Some(deadline);
             }
             self.heap.pop();
@@ -91,57 +77,48 @@ impl Timers {
         None
     }
 
-    fn is_live(&self, slot: u32, generation: u32) -> bool {
-        matches!(self.slots.get(slot as usize), Some((g, Some(_))) if *g == generation)
-    }
-
     /// Takes the next timer due at `now` that was scheduled before `seq_limit`
     /// (so a timer that schedules another due at once does not run it in the
     /// same pass). A periodic timer is rescheduled on its own grid, so it
-    /// does not drift, skipping ticks the loop was too late for.
-    pub(crate) fn pop_due(&mut self, now: Instant, seq_limit: u64) -> Option<(TimerId, Action)> {
+    /// does not drift, skipping ticks the loop was too late for; its action
+    /// comes back with [`Timers::restore`].
+    pub(crate) fn pop_due(&mut self, now: Instant, seq_limit: u64) -> Option<(TimerId, Action<O, E>)> {
         loop {
-            let &Reverse((deadline, seq, slot, generation)) = self.heap.peek()?;
+            let &Reverse((deadline, seq, token)) = self.heap.peek()?;
             if deadline > now || seq >= seq_limit {
                 return None;
             }
             self.heap.pop();
-            if !self.is_live(slot, generation) {
+            let Some(timer) = self.timers.get_mut(token) else { continue };
+            if timer.deadline != deadline {
                 continue;
             }
-            let id = TimerId { slot, generation };
-            let timer = self.slots[slot as usize].1.take().expect("live");
-            if let Action::Every(interval, _) = &timer.action {
-                let mut next = timer.deadline + *interval;
-                while next <= now {
-                    next += *interval;
+            let id = TimerId(token);
+            match timer.action.take() {
+                Some(Action::Every(interval, f)) => {
+                    let mut next = deadline + interval;
+                    while next <= now {
+                        next += interval;
+                    }
+                    timer.deadline = next;
+                    self.push_due(next, token);
+                    return Some((id, Action::Every(interval, f)));
                 }
-                self.slots[slot as usize].1 =
-                    Some(Timer { deadline: next, action: Action::Once(Box::new(|_| {})) });
-                self.push_due(next, slot, generation);
-                return Some((id, timer.action));
+                Some(once) => {
+                    self.timers.remove(token);
+                    return Some((id, once));
+                }
+                None => continue,
             }
-            self.cancel_slot(slot);
-            return Some((id, timer.action));
         }
     }
 
-    /// Puts a periodic timer's closure back after it ran (unless it was
+    /// Puts a periodic timer's action back after it ran (unless it was
     /// cancelled meanwhile).
-    pub(crate) fn restore(&mut self, id: TimerId, action: Action) {
-        if let Some((generation, Some(timer))) = self.slots.get_mut(id.slot as usize) {
-            if *generation == id.generation {
-                timer.action = action;
-            }
+    pub(crate) fn restore(&mut self, id: TimerId, action: Action<O, E>) {
+        if let Some(timer) = self.timers.get_mut(id.0) {
+            timer.action = Some(action);
         }
-    }
-
-    fn cancel_slot(&mut self, slot: u32) {
-        let (generation, timer) = &mut self.slots[slot as usize];
-        *timer = None;
-        *generation = generation.wrapping_add(1);
-        self.free.push(slot);
-        self.live -= 1;
     }
 
     /// The insertion number the next timer will get.
@@ -151,12 +128,27 @@ impl Timers {
 
     /// How many timers are pending.
     pub(crate) fn len(&self) -> usize {
-        self.live
+        self.timers.len()
     }
 }
 
-impl fmt::Debug for Timers {
+impl<O, E> fmt::Debug for Timers<O, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Timers({} pending)", self.live)
+        write!(f, "Timers({} pending)", self.len())
+    }
+}
+
+/// `now + timeout` as a deadline; a timeout too long to add to the clock
+/// (a century and more) becomes a century away, which the waits saturate.
+pub(crate) fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout).unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
+/// The earlier of two optional instants.
+pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }

@@ -37,7 +37,7 @@ struct Shared {
 /// let waker = reactor.waker()?;
 /// std::thread::spawn(move || waker.post(|ctx| ctx.exit_now()));
 /// // A timer keeps the loop running; the posted closure ends it.
-/// reactor.call_later(Duration::from_secs(30), |_| panic!("not woken"));
+/// reactor.context_mut().call_later(Duration::from_secs(30), |_| panic!("not woken"));
 /// reactor.run(LoopOptions::default().timeout(None))?;
 /// # Ok::<(), std::io::Error>(())
 /// ```

@@ -71,7 +71,7 @@ fn transfer_during_a_storm(reactor: &mut Reactor, backend: Backend, usr1: &Cell<
     let _ = storm.kill();
     let _ = storm.wait();
     sender.join().unwrap();
-    reactor.close(token);
+    reactor.context_mut().close(token);
     // Signals still in the pipe are handled on the next iteration.
     reactor.poll_once(Some(Duration::ZERO), backend).unwrap();
     (reader.join().unwrap(), during)
@@ -106,14 +106,15 @@ fn signals_reach_a_loop_blocked_in_poll_and_select() {
     let (ours, _theirs) = Socket::pair(Family::Unix, SockType::Stream).unwrap();
     reactor.add(Dispatcher::new(ours).unwrap(), Quiet).unwrap();
     for (round, backend) in [Backend::Poll, Backend::Select].into_iter().enumerate() {
-        let watchdog = reactor.call_later(WAIT_LIMIT, |_| panic!("the signal never reached the loop"));
+        let watchdog =
+            reactor.context_mut().call_later(WAIT_LIMIT, |_| panic!("the signal never reached the loop"));
         let sender = thread::spawn(|| {
             thread::sleep(Duration::from_millis(50)); // let the loop block first
             send_signal("USR1");
         });
         reactor.run(LoopOptions::default().backend(backend).timeout(None)).unwrap();
         sender.join().unwrap();
-        assert!(reactor.cancel_timer(watchdog), "{backend:?}: the watchdog fired");
+        assert!(reactor.context_mut().cancel_timer(watchdog), "{backend:?}: the watchdog fired");
         assert_eq!(usr1.get(), round + 1, "{backend:?}: the handler ran once per signal");
     }
     // A storm: another process sends SIGUSR1 every millisecond while 32 MiB

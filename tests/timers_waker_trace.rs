@@ -14,7 +14,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{loop_until, Log, WAIT_LIMIT};
-use pollreactor::{Backend, Channel, Dispatcher, Family, Handler, LoopOptions, Reactor, SockType, Socket};
+use pollreactor::{
+    Backend, Channel, Dispatcher, Family, Handler, LoopOptions, Reactor, SockType, Socket, WithSend,
+};
 
 /// A channel that waits to read and records what it reads.
 struct Reader {
@@ -46,36 +48,37 @@ fn timers_run_in_deadline_then_insertion_order(backend: Backend) {
     let log = Log::default();
     for (delay, name) in [(30, "30"), (10, "10"), (20, "20a"), (20, "20b"), (0, "0")] {
         let log = log.clone();
-        reactor.call_later(Duration::from_millis(delay), move |_| log.push(name));
+        reactor.context_mut().call_later(Duration::from_millis(delay), move |_| log.push(name));
     }
     // With no channel, the loop runs until the last timer has fired.
     reactor.run(LoopOptions::default().backend(backend)).unwrap();
     assert_eq!(log.events(), ["0", "10", "20a", "20b", "30"]);
-    assert_eq!(reactor.pending_timers(), 0);
+    assert_eq!(reactor.context().pending_timers(), 0);
 }
 
 fn cancel_before_and_during_the_same_iteration(backend: Backend) {
     let mut reactor = Reactor::new();
     let log = Log::default();
-    let never = reactor.call_later(Duration::from_millis(1), |_| panic!("cancelled timer ran"));
-    assert!(reactor.cancel_timer(never));
-    assert!(!reactor.cancel_timer(never), "a second cancel finds nothing");
+    let never = reactor.context_mut().call_later(Duration::from_millis(1), |_| panic!("cancelled timer ran"));
+    assert!(reactor.context_mut().cancel_timer(never));
+    assert!(!reactor.context_mut().cancel_timer(never), "a second cancel finds nothing");
     // A and B are both due in one iteration; A, first, cancels B.
     let b_id = Rc::new(RefCell::new(None));
     let (log_a, b_for_a) = (log.clone(), b_id.clone());
-    reactor.call_later(Duration::from_millis(5), move |ctx| {
+    reactor.context_mut().call_later(Duration::from_millis(5), move |ctx| {
         log_a.push("A");
         let b = b_for_a.borrow().expect("B is set");
         log_a.push(if ctx.cancel_timer(b) { "cancelled B" } else { "B was gone" });
     });
     let log_b = log.clone();
-    *b_id.borrow_mut() = Some(reactor.call_later(Duration::from_millis(5), move |_| log_b.push("B")));
+    *b_id.borrow_mut() =
+        Some(reactor.context_mut().call_later(Duration::from_millis(5), move |_| log_b.push("B")));
     // Let both deadlines pass (a clock wait, not an event wait), then one
     // iteration that does not block.
     thread::sleep(Duration::from_millis(20));
     reactor.poll_once(Some(Duration::ZERO), backend).unwrap();
     assert_eq!(log.events(), ["A", "cancelled B"]);
-    assert_eq!(reactor.pending_timers(), 0);
+    assert_eq!(reactor.context().pending_timers(), 0);
 }
 
 fn a_timer_shortens_a_long_wait(backend: Backend) {
@@ -85,7 +88,9 @@ fn a_timer_shortens_a_long_wait(backend: Backend) {
     let fired = Rc::new(RefCell::new(None));
     let fired_at = fired.clone();
     let start = Instant::now();
-    reactor.call_later(Duration::from_millis(50), move |_| *fired_at.borrow_mut() = Some(Instant::now()));
+    reactor
+        .context_mut()
+        .call_later(Duration::from_millis(50), move |_| *fired_at.borrow_mut() = Some(Instant::now()));
     // The channel never becomes ready: only the timer can end this wait.
     reactor.poll_once(Some(Duration::from_secs(30)), backend).unwrap();
     let at = fired.borrow().expect("the timer fired in the first iteration");
@@ -99,7 +104,7 @@ fn periodic_timers_do_not_drift(backend: Backend) {
     let start = Instant::now();
     let interval = Duration::from_millis(20);
     let seen = ticks.clone();
-    reactor.call_every(interval, move |ctx| {
+    reactor.context_mut().call_every(interval, move |ctx| {
         seen.borrow_mut().push(Instant::now());
         // Work that takes most of an interval: a timer rescheduled from the
         // end of its run would fall 15 ms further behind at every tick.
@@ -128,22 +133,25 @@ fn idle_timeout_closes_only_idle_channels(backend: Backend) {
     let (busy, busy_peer) = reader_channel(&mut reactor, &log);
     let start = Instant::now();
     for t in [idle, busy] {
-        reactor.call(t, |_, ch| ch.set_idle_timeout(Some(timeout))).unwrap();
+        reactor
+            .context_mut()
+            .call(t, |_: &mut Reader, ch: &mut Channel<'_>| ch.set_idle_timeout(Some(timeout)))
+            .unwrap();
     }
     // The busy channel hears something every 20 ms (a stall of the loop
     // shorter than 280 ms cannot make it look idle).
     let busy_peer = Rc::new(busy_peer);
     let peer = busy_peer.clone();
-    reactor.call_every(Duration::from_millis(20), move |_| {
+    reactor.context_mut().call_every(Duration::from_millis(20), move |_| {
         peer.send(b".").unwrap();
     });
-    loop_until(&mut reactor, backend, "the idle channel to close", |r| !r.contains(idle));
+    loop_until(&mut reactor, backend, "the idle channel to close", |r| !r.context().contains(idle));
     assert!(start.elapsed() >= timeout, "closed before its timeout");
-    assert!(reactor.contains(busy), "the busy channel must stay open");
+    assert!(reactor.context().contains(busy), "the busy channel must stay open");
     // The busy channel stays open well past its timeout while it hears traffic.
     let until = Instant::now() + 2 * timeout;
     loop_until(&mut reactor, backend, "two timeouts of traffic", |_| Instant::now() >= until);
-    assert!(reactor.contains(busy), "the busy channel was closed although it had traffic");
+    assert!(reactor.context().contains(busy), "the busy channel was closed although it had traffic");
     assert!(log.count(".") >= 5);
 }
 
@@ -169,17 +177,17 @@ fn waker_runs_every_post_exactly_once(backend: Backend) {
         })
         .collect();
     // The loop has no channel; a long timer keeps it running (and bounds it).
-    let watchdog = reactor.call_later(WAIT_LIMIT, |_| panic!("posts were lost"));
+    let watchdog = reactor.context_mut().call_later(WAIT_LIMIT, |_| panic!("posts were lost"));
     loop_until(&mut reactor, backend, "every post to run", |_| {
         // >=: a post run twice must fail the count below, not time out here.
         count.load(Ordering::Relaxed) >= THREADS * POSTS
     });
-    reactor.cancel_timer(watchdog);
+    reactor.context_mut().cancel_timer(watchdog);
     for p in posters {
         p.join().unwrap();
     }
     // A few more iterations: nothing runs twice.
-    reactor.call_later(Duration::from_millis(20), |_| {});
+    reactor.context_mut().call_later(Duration::from_millis(20), |_| {});
     reactor.run(LoopOptions::default().backend(backend)).unwrap();
     let ran = ran.lock().unwrap();
     assert_eq!(ran.len(), THREADS * POSTS, "some post ran twice");
@@ -195,7 +203,7 @@ fn waker_wakes_a_loop_blocked_without_timeout(backend: Backend) {
     let (_token, _peer) = reader_channel(&mut reactor, &log);
     let waker = reactor.waker().unwrap();
     // If the wake-up were lost, this timer would end the test, failing it.
-    reactor.call_later(WAIT_LIMIT, |_| panic!("the waker did not wake the loop"));
+    reactor.context_mut().call_later(WAIT_LIMIT, |_| panic!("the waker did not wake the loop"));
     let poster = thread::spawn(move || {
         thread::sleep(Duration::from_millis(50)); // let the loop block first
         waker.post(|ctx| ctx.exit_now());
@@ -203,7 +211,7 @@ fn waker_wakes_a_loop_blocked_without_timeout(backend: Backend) {
     let start = Instant::now();
     reactor.run(LoopOptions::default().backend(backend).timeout(None)).unwrap();
     poster.join().unwrap();
-    assert!(reactor.exit_requested());
+    assert!(reactor.context().exit_requested());
     assert!(start.elapsed() < WAIT_LIMIT);
 }
 
@@ -227,7 +235,11 @@ fn tracer_shows_a_scripted_exchange(backend: Backend) {
     reactor.set_trace(Some(Box::new(out.clone())));
     let (ours, theirs) = Socket::pair(Family::Unix, SockType::Stream).unwrap();
     let token = reactor.add(Dispatcher::new(ours).unwrap().with_send(), Echo).unwrap();
-    let fd = reactor.dispatcher(token).unwrap().fileno().unwrap();
+    let fd = reactor
+        .context_mut()
+        .call(token, |_: &mut Echo, ch: &mut Channel<'_, WithSend>| ch.fileno())
+        .unwrap()
+        .unwrap();
     let name = format!("{backend:?}").to_lowercase();
     let wait = Some(Duration::from_secs(5));
     // 1: the peer says hello; we read it and echo it at once.
@@ -236,7 +248,7 @@ fn tracer_shows_a_scripted_exchange(backend: Backend) {
     let mut echo = [0u8; 5];
     assert_eq!(theirs.recv(&mut echo).unwrap(), 5);
     // 2: a timer is due, nothing else.
-    reactor.call_later(Duration::ZERO, |_| {});
+    reactor.context_mut().call_later(Duration::ZERO, |_| {});
     reactor.poll_once(wait, backend).unwrap();
     // 3: the peer closes: end of file, close.
     drop(theirs);

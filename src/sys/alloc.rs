@@ -1,67 +1,51 @@
 //! A global allocator that counts, for proving a loop allocates nothing.
+//! Built for the library's own unit tests only (`src/tests.rs`), where it
+//! is the test binary's global allocator.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// The system allocator, counting allocations while counting is on.
-///
-/// Install it in a test binary of your own to prove that your handlers'
-/// steady state allocates nothing (the crate's `tests/no_alloc.rs` does
-/// this for echo traffic):
-///
-/// ```
-/// use pollreactor::CountingAllocator;
-///
-/// #[global_allocator]
-/// static ALLOC: CountingAllocator = CountingAllocator::new();
-///
-/// ALLOC.start();
-/// let v = vec![1u8; 16];
-/// let counted = ALLOC.stop();
-/// assert_eq!(counted, 1);
-/// # drop(v);
-/// ```
-#[derive(Debug)]
-pub struct CountingAllocator {
-    counting: AtomicBool,
+#[global_allocator]
+pub(crate) static ALLOC: CountingAllocator = CountingAllocator { allocations: AtomicUsize::new(0) };
+
+thread_local! {
+    /// Whether this thread's allocations are counted: tests run in
+    /// parallel threads, and only the measuring one must count.
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The system allocator, counting the allocations of the threads that
+/// asked it to.
+pub(crate) struct CountingAllocator {
     allocations: AtomicUsize,
 }
 
 impl CountingAllocator {
-    /// An allocator that is not counting yet.
-    pub const fn new() -> CountingAllocator {
-        CountingAllocator { counting: AtomicBool::new(false), allocations: AtomicUsize::new(0) }
-    }
-
-    /// Resets the count to zero and starts counting (on every thread).
-    pub fn start(&self) {
+    /// Resets the count to zero and starts counting this thread's allocations.
+    pub(crate) fn start(&self) {
         self.allocations.store(0, Ordering::SeqCst);
-        self.counting.store(true, Ordering::SeqCst);
+        COUNTING.with(|c| c.set(true));
     }
 
     /// Stops counting; returns how many allocations (and reallocations)
-    /// were made since [`start`](Self::start).
-    pub fn stop(&self) -> usize {
-        self.counting.store(false, Ordering::SeqCst);
+    /// this thread made since [`start`](Self::start).
+    pub(crate) fn stop(&self) -> usize {
+        COUNTING.with(|c| c.set(false));
         self.allocations.load(Ordering::SeqCst)
     }
 
     fn count(&self) {
-        if self.counting.load(Ordering::Relaxed) {
+        // `try_with`: a thread being torn down has no flag left; it is not measured.
+        if COUNTING.try_with(Cell::get).unwrap_or(false) {
             self.allocations.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
 
-impl Default for CountingAllocator {
-    fn default() -> CountingAllocator {
-        CountingAllocator::new()
-    }
-}
-
 // SAFETY: every method forwards its arguments unchanged to the system
-// allocator, which upholds GlobalAlloc's contract; counting only touches
-// atomics and never allocates.
+// allocator, which upholds GlobalAlloc's contract; counting only reads a
+// const-initialised thread-local flag and bumps an atomic, and never allocates.
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         self.count();

@@ -1,12 +1,9 @@
 //! epoll(7), Linux's readiness interface whose cost does not grow with the
 //! number of idle descriptors.
 
+use super::cvt;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::time::Instant;
-
-use super::poll::poll_millis;
-use super::{cvt, remaining};
 
 /// An epoll instance, closed when dropped.
 pub(crate) struct Epoll {
@@ -32,31 +29,18 @@ impl Epoll {
         Ok(())
     }
 
-    /// epoll_wait(2) into `events` (up to its capacity, at least one)
-    /// until `deadline` (`None`: forever), retrying EINTR with the time that
-    /// remains.
-    pub(crate) fn wait(
-        &self,
-        events: &mut Vec<libc::epoll_event>,
-        deadline: Option<Instant>,
-    ) -> io::Result<()> {
+    /// One epoll_wait(2) into `events` (up to its capacity, at least one),
+    /// waiting at most `millis` (-1: forever). EINTR is returned: the caller
+    /// retries with the time that remains.
+    pub(crate) fn wait(&self, events: &mut Vec<libc::epoll_event>, millis: libc::c_int) -> io::Result<()> {
         events.clear();
         events.reserve(1);
         let max = events.capacity().min(libc::c_int::MAX as usize) as libc::c_int;
-        loop {
-            let ms = poll_millis(remaining(deadline));
-            // SAFETY: the vector has room for `max` events, which is what
-            // the kernel may write; the epoll fd is open (we own it).
-            let n = cvt(unsafe { libc::epoll_wait(self.fd.as_raw_fd(), events.as_mut_ptr(), max, ms) });
-            match n {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-                Ok(n) => {
-                    // SAFETY: the kernel initialised the first `n <= max` entries.
-                    unsafe { events.set_len(n as usize) };
-                    return Ok(());
-                }
-            }
-        }
+        // SAFETY: the vector has room for `max` events, which is what the
+        // kernel may write; the epoll fd is open (we own it).
+        let n = cvt(unsafe { libc::epoll_wait(self.fd.as_raw_fd(), events.as_mut_ptr(), max, millis) })?;
+        // SAFETY: the kernel initialised the first `n <= max` entries.
+        unsafe { events.set_len(n as usize) };
+        Ok(())
     }
 }

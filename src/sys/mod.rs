@@ -17,14 +17,15 @@
 //! | `socket.rs` | socket, socketpair, bind, listen, accept(4), connect, send, recv, sendto, recvfrom, get/setsockopt, shutdown, getpeername, getsockname |
 //! | `fd.rs` | fcntl (O_NONBLOCK, FD_CLOEXEC), fd validity, dup, read, write, rlimits |
 //! | `addr.rs` | `Address` <-> `sockaddr_storage` |
-//! | `alloc.rs` | `CountingAllocator`: the system allocator, counting |
-//! | `poll.rs` | poll(2), with EINTR retried against a deadline |
+//! | `alloc.rs` | (tests only) the system allocator, counting |
+//! | `poll.rs` | poll(2) |
 //! | `epoll.rs` | epoll_create1, epoll_ctl, epoll_wait (Linux) |
 //! | `select.rs` | select(2) and a bounds-checked `FdSet` |
 //! | `signal.rs` | sigaction, and a handler that only writes to a socket |
 #![allow(unsafe_code)]
 
 pub(crate) mod addr;
+#[cfg(test)]
 pub(crate) mod alloc;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) mod epoll;
@@ -37,7 +38,6 @@ pub(crate) mod socket;
 mod tests;
 
 use std::io;
-use std::time::{Duration, Instant};
 
 /// Return values that signal failure with -1 (and the reason in `errno`).
 pub(crate) trait IsMinusOne {
@@ -74,17 +74,4 @@ pub(crate) fn cvt_r<T: IsMinusOne>(mut f: impl FnMut() -> T) -> io::Result<T> {
             other => return other,
         }
     }
-}
-
-/// `now + timeout` as a deadline; a timeout too long to add to the clock
-/// (a century and more) becomes a century away, which the waits saturate.
-pub(crate) fn deadline_after(timeout: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(timeout).unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
-}
-
-/// The time left until `deadline` (`None`: wait forever), for retrying an
-/// interrupted wait without stretching the caller's timeout.
-pub(crate) fn remaining(deadline: Option<Instant>) -> Option<Duration> {
-    deadline.map(|d| d.saturating_duration_since(Instant::now()))
 }

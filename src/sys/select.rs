@@ -3,9 +3,9 @@
 use std::io;
 use std::mem;
 use std::os::fd::RawFd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::{cvt, remaining};
+use super::cvt;
 
 /// The largest descriptor number plus one that an `fd_set` can hold.
 pub(crate) const FD_SETSIZE: RawFd = libc::FD_SETSIZE as RawFd;
@@ -44,31 +44,23 @@ impl FdSet {
     }
 }
 
-/// select(2) over fds below `nfds` until `deadline` (`None`: forever),
-/// retrying EINTR with the time that remains. The sets are restored from copies before each retry, since the
-/// kernel overwrites them.
+/// One select(2) call over fds below `nfds`, waiting at most `timeout`
+/// (`None`: forever). EINTR is returned: the kernel may have changed the
+/// sets, so the caller rebuilds them before it retries.
 pub(crate) fn select(
     nfds: RawFd,
     read: &mut FdSet,
     write: &mut FdSet,
     except: &mut FdSet,
-    deadline: Option<Instant>,
+    timeout: Option<Duration>,
 ) -> io::Result<usize> {
-    let (r0, w0, e0) = (read.0, write.0, except.0);
-    loop {
-        let mut tv = remaining(deadline).map(timeval);
-        let tv_ptr = tv.as_mut().map_or(std::ptr::null_mut(), |t| t as *mut libc::timeval);
-        // SAFETY: the three sets are valid, writable fd_sets, every fd put in
-        // them is below nfds <= FD_SETSIZE (FdSet::insert checks), and tv_ptr
-        // is null or points at a live, writable timeval.
-        match cvt(unsafe { libc::select(nfds, &mut read.0, &mut write.0, &mut except.0, tv_ptr) }) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                (read.0, write.0, except.0) = (r0, w0, e0);
-            }
-            Err(e) => return Err(e),
-            Ok(n) => return Ok(n as usize),
-        }
-    }
+    let mut tv = timeout.map(timeval);
+    let tv_ptr = tv.as_mut().map_or(std::ptr::null_mut(), |t| t as *mut libc::timeval);
+    // SAFETY: the three sets are valid, writable fd_sets, every fd put in
+    // them is below nfds <= FD_SETSIZE (FdSet::insert checks), and tv_ptr
+    // is null or points at a live, writable timeval.
+    let n = cvt(unsafe { libc::select(nfds, &mut read.0, &mut write.0, &mut except.0, tv_ptr) })?;
+    Ok(n as usize)
 }
 
 /// A `timeval` for select, rounded up to the microsecond and saturated.

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use pollreactor::{Address, Backend, Channel, Family, Handler, Reactor};
+use pollreactor::{Address, Backend, Channel, Dispatcher, Family, Handler, Layer, Reactor, Socket, WithSend};
 
 /// How long any wait in a test may take before the test fails loudly. Long
 /// enough for a loaded 2-core machine; a passing test never waits for it.
@@ -25,7 +25,8 @@ macro_rules! on_every_backend {
         mod select {
             $( #[test] fn $name() { super::$name(pollreactor::Backend::Select) } )*
         }
-        #[cfg(target_os = "linux")]
+        // Not under `--cfg pollreactor_portable`, which builds the non-Linux paths.
+        #[cfg(all(target_os = "linux", not(pollreactor_portable)))]
         mod epoll {
             $( #[test] fn $name() { super::$name(pollreactor::Backend::Epoll) } )*
         }
@@ -130,10 +131,104 @@ pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
 /// channel's output queue (make the dispatcher `with_send()`).
 pub struct Echo;
 
-impl Handler for Echo {
-    fn handle_read(&mut self, ch: &mut Channel<'_>) -> std::io::Result<()> {
+impl Handler<WithSend> for Echo {
+    fn handle_read(&mut self, ch: &mut Channel<'_, WithSend>) -> std::io::Result<()> {
         let mut buf = [0u8; 16 * 1024];
         let n = ch.recv(&mut buf)?;
         ch.send_buffered(&buf[..n])
+    }
+}
+
+/// The shared recording handler: every callback it gets is pushed to its
+/// [`Log`] as one word (`connect`, `read N`, `write`, `expt`, `accepted`,
+/// `close`, `error: MESSAGE`), so a scenario is a few lines: build the
+/// sockets, add a `Recorder`, run the loop, compare `log.events()`.
+///
+/// Its behaviour is asyncore's strict test harness: `handle_read` makes one
+/// `recv` of up to `read_size` bytes (the bytes are kept in `received`);
+/// `handle_write` logs and, with `write_data` queued, sends it once;
+/// `handle_close` and `handle_error` log and close. `want_read` and
+/// `want_write` answer `readable()`/`writable()`. It serves every layer.
+pub struct Recorder {
+    pub log: Log,
+    pub want_read: bool,
+    pub want_write: bool,
+    pub read_size: usize,
+    pub received: Rc<RefCell<Vec<u8>>>,
+    pub write_data: Vec<u8>,
+}
+
+impl Recorder {
+    /// Reads (8 KiB a call), never asks to write.
+    pub fn new(log: &Log) -> Recorder {
+        Recorder {
+            log: log.clone(),
+            want_read: true,
+            want_write: false,
+            read_size: 8192,
+            received: Rc::default(),
+            write_data: Vec::new(),
+        }
+    }
+
+    /// Also asks to write, and sends `data` at the first write event.
+    pub fn writing(mut self, data: &[u8]) -> Recorder {
+        self.want_write = true;
+        self.write_data = data.to_vec();
+        self
+    }
+}
+
+impl<L: Layer> Handler<L> for Recorder {
+    fn readable(&mut self, _: &Dispatcher<L>) -> bool {
+        self.want_read
+    }
+
+    fn writable(&mut self, _: &Dispatcher<L>) -> bool {
+        self.want_write
+    }
+
+    fn handle_read(&mut self, ch: &mut Channel<'_, L>) -> std::io::Result<()> {
+        let mut buf = vec![0u8; self.read_size];
+        let n = ch.recv(&mut buf)?;
+        self.received.borrow_mut().extend_from_slice(&buf[..n]);
+        self.log.push(format!("read {n}"));
+        Ok(())
+    }
+
+    fn handle_write(&mut self, ch: &mut Channel<'_, L>) -> std::io::Result<()> {
+        self.log.push("write");
+        if !self.write_data.is_empty() {
+            let data = std::mem::take(&mut self.write_data);
+            let n = ch.send(&data)?;
+            self.write_data = data[n..].to_vec();
+        }
+        Ok(())
+    }
+
+    fn handle_connect(&mut self, _: &mut Channel<'_, L>) -> std::io::Result<()> {
+        self.log.push("connect");
+        Ok(())
+    }
+
+    fn handle_expt(&mut self, _: &mut Channel<'_, L>) -> std::io::Result<()> {
+        self.log.push("expt");
+        Ok(())
+    }
+
+    fn handle_accepted(&mut self, _: &mut Channel<'_, L>, _: Socket, _: Address) -> std::io::Result<()> {
+        self.log.push("accepted");
+        Ok(())
+    }
+
+    fn handle_close(&mut self, ch: &mut Channel<'_, L>) -> std::io::Result<()> {
+        self.log.push("close");
+        ch.close();
+        Ok(())
+    }
+
+    fn handle_error(&mut self, ch: &mut Channel<'_, L>, err: std::io::Error) {
+        self.log.push(format!("error: {err}"));
+        ch.close();
     }
 }

@@ -18,11 +18,11 @@
 
 use std::io;
 use std::os::fd::RawFd;
-use std::time::Instant;
+use std::time::Duration;
 
-use crate::backend::{Event, Interest, Ready};
+use super::{millis, Event, Interest, Ready};
+use crate::map::Token;
 use crate::sys::epoll::Epoll;
-use crate::Token;
 
 /// What the kernel has for one descriptor number.
 #[derive(Clone, Copy, Default)]
@@ -37,7 +37,7 @@ struct Registration {
 }
 
 /// The epoll instance and our copy of its interest, by descriptor number.
-pub(crate) struct EpollState {
+pub(super) struct State {
     epoll: Epoll,
     regs: Vec<Registration>,
     /// Descriptors with an active registration, to find the unwanted ones.
@@ -46,9 +46,9 @@ pub(crate) struct EpollState {
     iteration: u64,
 }
 
-impl EpollState {
-    pub(crate) fn new() -> io::Result<EpollState> {
-        Ok(EpollState {
+impl State {
+    pub(super) fn new() -> io::Result<State> {
+        Ok(State {
             epoll: Epoll::new()?,
             regs: Vec::new(),
             active: Vec::new(),
@@ -59,10 +59,10 @@ impl EpollState {
 
     /// Brings the kernel's interest up to date, waits, and appends the
     /// ready channels to `out`.
-    pub(crate) fn wait(
+    pub(super) fn wait(
         &mut self,
         interest: &[Interest],
-        deadline: Option<Instant>,
+        timeout: Option<Duration>,
         out: &mut Vec<Event>,
     ) -> io::Result<()> {
         self.iteration += 1;
@@ -72,17 +72,17 @@ impl EpollState {
         }
         self.drop_unwanted();
         // Regular files are always ready: do not sleep while one waits.
-        let deadline = if files_ready { Some(Instant::now()) } else { deadline };
+        let timeout = if files_ready { Some(Duration::ZERO) } else { timeout };
         // Room for every channel's event, up to 4,096 a wait (level
         // triggering reports the rest next time).
         let room = interest.len().min(4096);
         self.kernel_events.reserve(room.saturating_sub(self.kernel_events.len()));
-        self.epoll.wait(&mut self.kernel_events, deadline)?;
+        self.epoll.wait(&mut self.kernel_events, millis(timeout))?;
         for e in &self.kernel_events {
             let fd = (e.u64 >> 32) as RawFd;
             let reg = self.regs[fd as usize];
             // A registration that changed hands since the kernel queued this.
-            let Some(token) = reg.token.filter(|t| t.slot == e.u64 as u32) else { continue };
+            let Some(token) = reg.token.filter(|t| t.slot() == e.u64 as u32) else { continue };
             out.push(Event { token, fd, ready: ready_from(e.events) });
         }
         if files_ready {
@@ -108,7 +108,7 @@ impl EpollState {
         if reg.token == Some(i.token) && reg.events == events {
             return Ok(reg.regular_file);
         }
-        let data = ((i.fd as u32 as u64) << 32) | u64::from(i.token.slot);
+        let data = ((i.fd as u32 as u64) << 32) | u64::from(i.token.slot());
         let registered = reg.token.is_some();
         let op = if registered { libc::EPOLL_CTL_MOD } else { libc::EPOLL_CTL_ADD };
         let result = match self.epoll.ctl(op, i.fd, events, data) {

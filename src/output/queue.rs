@@ -1,5 +1,5 @@
-//! Queued output: bytes and producers, sent in order (the output side of
-//! asyncore's `dispatcher_with_send` and asynchat's `producer_fifo`).
+//! The output queue itself: bytes and producers, sent in order. A plain
+//! data structure: it knows nothing of sockets or channels.
 
 use std::collections::VecDeque;
 use std::fmt;

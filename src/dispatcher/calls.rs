@@ -1,0 +1,229 @@
+//! asyncore's socket calls on a dispatcher: bind, listen, connect, accept,
+//! send and recv, each reading errno the way asyncore did (would-block,
+//! disconnect, or a real error), and the bookkeeping they leave for the
+//! reactor (a connect done at once, a close due).
+
+use std::io;
+use std::time::Instant;
+
+use super::{Dispatcher, ACCEPT_BACKOFF};
+use crate::address::Address;
+use crate::errors::{is_disconnect, is_would_block};
+use crate::socket::Socket;
+
+/// asyncore's socket methods, on every layer.
+impl<L> Dispatcher<L> {
+    /// Sets `SO_REUSEADDR`.
+    pub fn set_reuse_addr(&mut self) -> io::Result<()> {
+        self.sock()?.set_reuse_addr(true)
+    }
+
+    /// Binds the socket; the address is recorded as [`addr`](Self::addr).
+    pub fn bind(&mut self, addr: impl Into<Address>) -> io::Result<()> {
+        let addr = addr.into();
+        self.sock()?.bind(&addr)?;
+        self.addr = Some(addr);
+        Ok(())
+    }
+
+    /// Listens; from now on the channel is `accepting`, its read events
+    /// become `handle_accept`, and it is never polled for write.
+    pub fn listen(&mut self, backlog: i32) -> io::Result<()> {
+        self.accepting = true;
+        self.sock()?.listen(backlog)
+    }
+
+    /// Starts connecting to `addr`.
+    ///
+    /// `EINPROGRESS` (the usual answer for TCP) leaves the channel
+    /// `connecting`: its first read or write event runs `handle_connect`.
+    /// A connect that completes at once (Unix-domain, UDP) runs
+    /// `handle_connect` as soon as the reactor holds both the channel and its
+    /// handler: inside [`Context::add`](crate::Context::add), or right after
+    /// the callback that called `connect`. Any other errno is returned; unlike
+    /// asyncore, that includes `EAGAIN`, which a Unix-domain connect answers
+    /// when the listener's backlog is full (asyncore mistook it for "in
+    /// progress" and later reported a false connect).
+    pub fn connect(&mut self, addr: impl Into<Address>) -> io::Result<()> {
+        let addr = addr.into();
+        self.connected = false;
+        self.connecting = true;
+        match self.sock()?.connect(&addr) {
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINPROGRESS | libc::EALREADY | libc::EINTR)) => {}
+            Ok(()) => self.pending.connect = true,
+            Err(e) if e.raw_os_error() == Some(libc::EISCONN) => self.pending.connect = true,
+            Err(e) => {
+                self.connecting = false;
+                return Err(e);
+            }
+        }
+        self.addr = Some(addr);
+        Ok(())
+    }
+
+    /// Reads and clears the socket's pending error (`SO_ERROR`); a pipe or
+    /// file has none (asyncore's `file_wrapper` answered 0 too).
+    pub(crate) fn take_socket_error(&self) -> io::Result<Option<io::Error>> {
+        if self.file {
+            return self.sock().map(|_| None);
+        }
+        self.sock()?.take_error()
+    }
+
+    /// Marks a finished connect: called by the reactor just before
+    /// `handle_connect`, after `SO_ERROR` said the connect succeeded.
+    pub(crate) fn set_connected(&mut self) {
+        self.connecting = false;
+        self.connected = true;
+    }
+
+    /// Accepts a connection: `Ok(None)` when there is none after all
+    /// (`EWOULDBLOCK`, or `ECONNABORTED`: the client gave up while queued).
+    ///
+    /// Out of descriptors or memory (`EMFILE`, `ENFILE`, `ENOBUFS`,
+    /// `ENOMEM`) is `Ok(None)` too, and pauses accepting for
+    /// [`ACCEPT_BACKOFF`]: the listener stays readable while its backlog is
+    /// full, so a level-triggered loop that kept asking would spin at 100%
+    /// CPU, and asyncore's answer (`handle_error`, which closed the
+    /// listener) would stop the server for good. Meanwhile the other
+    /// channels are served; connections wait in the backlog until accepting
+    /// resumes. [`accept_paused`](Self::accept_paused) tells a handler.
+    pub fn accept(&mut self) -> io::Result<Option<(Socket, Address)>> {
+        match self.sock()?.accept() {
+            Ok(pair) => Ok(Some(pair)),
+            Err(e) if is_would_block(&e) || e.raw_os_error() == Some(libc::ECONNABORTED) => Ok(None),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+                ) =>
+            {
+                self.paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether accepting is paused after running out of descriptors (see
+    /// [`accept`](Self::accept)).
+    pub fn accept_paused(&self) -> bool {
+        self.paused_until.is_some()
+    }
+
+    /// Sends what the socket takes now: 0 if it would block. A disconnect
+    /// errno also returns 0, and `handle_close` follows.
+    pub fn send(&mut self, data: &[u8]) -> io::Result<usize> {
+        let result = write_to(self.sock()?, self.file, data);
+        self.sent(result)
+    }
+
+    /// What a send(2) result means to asyncore: would-block sends 0 bytes,
+    /// a disconnect sends 0 bytes and leaves `handle_close` pending.
+    pub(crate) fn sent(&mut self, result: io::Result<usize>) -> io::Result<usize> {
+        match result {
+            Ok(n) => {
+                self.active(n);
+                Ok(n)
+            }
+            Err(e) if is_would_block(&e) => Ok(0),
+            Err(e) if is_disconnect(&e) => {
+                self.disconnected();
+                Ok(0)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One send(2) of at most `send_chunk` bytes from the front of the
+    /// output queue (the buffered layers' `initiate_send`).
+    pub(crate) fn send_from_queue(&mut self) -> io::Result<()> {
+        let sock = self.socket.as_ref().ok_or_else(closed)?;
+        if let Some(chunk) = self.out.front(self.send_chunk) {
+            let result = write_to(sock, self.file, chunk);
+            let sent = self.sent(result)?;
+            self.out.consume(sent);
+        }
+        Ok(())
+    }
+
+    /// The connection broke: `handle_close` follows, and queued output is
+    /// dropped, since it can no longer be delivered.
+    fn disconnected(&mut self) {
+        self.pending.close = true;
+        self.out.clear();
+    }
+
+    /// Receives into `buf`. Three outcomes, kept apart:
+    ///
+    /// * `Ok(n)`, n > 0: data;
+    /// * `Ok(0)`: the peer closed (or reset) the connection, and
+    ///   `handle_close` follows when the callback returns;
+    /// * `Err(WouldBlock)`: nothing to read after all (a spurious wakeup).
+    ///   Returned with `?` from a callback, the reactor ignores it; asyncore
+    ///   sent it to `handle_error`, which closed the channel.
+    pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match read_from(self.sock()?, self.file, buf) {
+            Ok(0) if !buf.is_empty() => {
+                self.pending.close = true;
+                Ok(0)
+            }
+            Ok(n) => {
+                self.active(n);
+                Ok(n)
+            }
+            Err(e) if is_disconnect(&e) => {
+                self.disconnected();
+                Ok(0)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Notes traffic, for the idle timeout (no clock read without one).
+    fn active(&mut self, bytes: usize) {
+        if let Some((_, last_active)) = &mut self.idle {
+            if bytes > 0 {
+                *last_active = Instant::now();
+            }
+        }
+    }
+
+    /// Sends one datagram to `addr`; 0 if it would block.
+    pub fn send_to(&mut self, data: &[u8], addr: &Address) -> io::Result<usize> {
+        match self.sock()?.send_to(data, addr) {
+            Err(e) if is_would_block(&e) => Ok(0),
+            other => other,
+        }
+    }
+
+    /// Receives one datagram and its sender's address. A datagram may be
+    /// empty, so `Ok((0, _))` is not an end of file here.
+    pub fn recv_from(&mut self, buf: &mut [u8]) -> io::Result<(usize, Address)> {
+        self.sock()?.recv_from(buf)
+    }
+}
+
+/// The error for using a dispatcher after `close`: EBADF, as a Python
+/// socket gave.
+pub(super) fn closed() -> io::Error {
+    io::Error::from_raw_os_error(libc::EBADF)
+}
+
+/// send(2) on a socket, write(2) on a pipe or file.
+pub(crate) fn write_to(sock: &Socket, file: bool, data: &[u8]) -> io::Result<usize> {
+    if file {
+        sock.write(data)
+    } else {
+        sock.send(data)
+    }
+}
+
+/// recv(2) on a socket, read(2) on a pipe or file.
+fn read_from(sock: &Socket, file: bool, buf: &mut [u8]) -> io::Result<usize> {
+    if file {
+        sock.read(buf)
+    } else {
+        sock.recv(buf)
+    }
+}

@@ -1,0 +1,356 @@
+//! [`Dispatcher`]: one channel's socket and state, with asyncore's
+//! methods: the plain `asyncore.dispatcher` layer. The buffered layers
+//! (`dispatcher_with_send`, `async_chat`) add their methods in `output.rs`
+//! and `chat.rs`.
+
+use std::fmt;
+use std::io;
+use std::net::ToSocketAddrs;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::address::{Address, Family, SockType};
+use crate::output::queue::OutQueue;
+use crate::socket::Socket;
+use crate::sys;
+
+mod calls;
+
+use calls::closed;
+pub(crate) use calls::write_to;
+
+/// How long a listener stops accepting after running out of descriptors.
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The most one send(2) of queued output is given, as in asyncore's
+/// `dispatcher_with_send`.
+pub const SEND_CHUNK: usize = 64 * 1024;
+
+/// The plain layer: asyncore's `dispatcher`, with no output queue. Its
+/// defaults are [`Layer`](crate::Layer)'s for `Plain`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Plain;
+
+/// One channel's socket and connection state: asyncore's `dispatcher`
+/// without the callbacks (those are the [`Handler`](crate::Handler)'s).
+///
+/// The type parameter is the channel's *layer*, the asyncore class it is:
+/// [`Plain`] (`dispatcher`), [`WithSend`](crate::WithSend)
+/// (`dispatcher_with_send`: [`with_send`](Dispatcher::with_send)) or
+/// [`Chat`](crate::Chat) (`async_chat`: [`with_chat`](Dispatcher::with_chat)).
+/// Each layer adds its own methods; none changes a channel's kind.
+///
+/// The flags follow asyncore: [`connected`](Self::connected) is set when a
+/// connection exists, [`accepting`](Self::accepting) by `listen`,
+/// [`connecting`](Self::connecting) by `connect` until the connect
+/// completes. The I/O methods interpret errno the way asyncore does, so a
+/// handler never has to: `send` returns 0 when the socket would block, and
+/// `recv` returning 0 means the peer is gone; in both, a disconnect (EOF,
+/// `ECONNRESET`, `EPIPE`, ...) makes the reactor call `handle_close` as soon
+/// as the running callback returns.
+pub struct Dispatcher<L = Plain> {
+    socket: Option<Socket>,
+    connected: bool,
+    accepting: bool,
+    connecting: bool,
+    /// `close_when_done`: stop reading, flush the output, then close.
+    pub(crate) closing: bool,
+    addr: Option<Address>,
+    /// Queued output (empty and unused on a plain dispatcher).
+    pub(crate) out: OutQueue,
+    /// The most one send(2) is given (asynchat's `ac_out_buffer_size`).
+    pub(crate) send_chunk: usize,
+    /// A pipe or file (asyncore's `file_dispatcher`): read(2) and write(2).
+    file: bool,
+    /// The idle timeout, and when data last moved (see
+    /// [`set_idle_timeout`](Self::set_idle_timeout)).
+    idle: Option<(Duration, Instant)>,
+    /// Accepting is paused until then (out of descriptors).
+    pub(crate) paused_until: Option<Instant>,
+    /// Events a method noticed that the reactor turns into callbacks once
+    /// the running callback returns.
+    pub(crate) pending: Pending,
+    /// The layer's own state.
+    pub(crate) layer: L,
+}
+
+/// Events noticed inside a method, delivered after the callback returns.
+#[derive(Default)]
+pub(crate) struct Pending {
+    /// `connect` completed at once (a Unix-domain socket, UDP).
+    pub(crate) connect: bool,
+    /// The peer closed (EOF) or a disconnect errno was seen.
+    pub(crate) close: bool,
+}
+
+/// What the clock says about one channel this iteration.
+pub(crate) enum Clock {
+    /// Its idle timeout has passed: close it.
+    Expired,
+    /// A listener out of descriptors: leave it out of the wait until then.
+    Paused(Instant),
+    /// Wait for it as usual, and wake by this deadline (its idle timeout).
+    Wake(Option<Instant>),
+}
+
+/// Constructors: each makes a plain dispatcher; `with_send` and
+/// `with_chat` then choose a buffered layer.
+impl Dispatcher {
+    /// A dispatcher on a new socket (asyncore's `create_socket`), not yet
+    /// bound or connected.
+    ///
+    /// ```
+    /// use pollreactor::{Dispatcher, Family, SockType};
+    /// let d = Dispatcher::create_socket(Family::Inet, SockType::Stream)?;
+    /// assert!(!d.connected() && !d.accepting());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn create_socket(family: Family, ty: SockType) -> io::Result<Dispatcher> {
+        Ok(Dispatcher::bare(Socket::new(family, ty)?))
+    }
+
+    /// A dispatcher on an existing socket (asyncore's `dispatcher(sock)`):
+    /// an accepted connection, a std `TcpStream`, any socket `OwnedFd`.
+    ///
+    /// The socket is made non-blocking. It counts as connected if it has a
+    /// peer (its address becomes [`addr`](Self::addr)); as accepting if it
+    /// is already listening (asyncore could not tell; we ask `SO_ACCEPTCONN`).
+    pub fn new(sock: impl Into<Socket>) -> io::Result<Dispatcher> {
+        let sock = sock.into();
+        sock.set_nonblocking(true)?;
+        let mut d = Dispatcher::bare(sock);
+        let sock = d.socket.as_ref().expect("just set");
+        if sock.is_listening()? {
+            d.accepting = true;
+            d.addr = Some(sock.local_addr()?);
+            return Ok(d);
+        }
+        match sock.peer_addr() {
+            Ok(peer) => {
+                d.connected = true;
+                d.addr = Some(peer);
+            }
+            // Not connected (or, on macOS, reset before we looked).
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTCONN | libc::EINVAL)) => {}
+            Err(e) => return Err(e),
+        }
+        Ok(d)
+    }
+
+    /// A dispatcher over a pipe, a terminal, a file or any pollable
+    /// descriptor (asyncore's `file_dispatcher`), read with read(2) and
+    /// written with write(2). It counts as connected.
+    ///
+    /// Like asyncore's `file_wrapper`, it works on a duplicate of `fd`, so
+    /// the caller's descriptor stays the caller's to close. But O_NONBLOCK,
+    /// which it sets, belongs to the open file description that the two
+    /// share (and that a parent shell may share too, for stdin): the
+    /// caller's descriptor becomes non-blocking as well.
+    ///
+    /// ```
+    /// use pollreactor::Dispatcher;
+    /// let (reader, writer) = std::io::pipe()?;
+    /// let d = Dispatcher::from_file(&reader)?;
+    /// assert!(d.connected() && d.is_file());
+    /// drop((reader, writer)); // ours; the dispatcher holds its own duplicate
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[doc(alias = "file_dispatcher")]
+    #[doc(alias = "FileDispatcher")]
+    pub fn from_file(fd: impl AsFd) -> io::Result<Dispatcher> {
+        let dup = sys::fd::dup_at_least(fd.as_fd(), 0)?;
+        sys::fd::set_nonblocking(dup.as_fd(), true)?;
+        let mut d = Dispatcher::bare(Socket::from(dup));
+        d.connected = true;
+        d.file = true;
+        Ok(d)
+    }
+
+    /// A TCP listener: create, `set_reuse_addr`, bind, listen, the four
+    /// steps of every asyncore server's `__init__`. Binds the first address
+    /// `addr` resolves to.
+    ///
+    /// ```
+    /// use pollreactor::Dispatcher;
+    /// let server = Dispatcher::listen_tcp("127.0.0.1:0", 128)?;
+    /// assert!(server.accepting());
+    /// println!("listening on {}", server.local_addr()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn listen_tcp(addr: impl ToSocketAddrs, backlog: i32) -> io::Result<Dispatcher> {
+        let addr = addr
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the address resolved to nothing"))?;
+        let family = if addr.is_ipv4() { Family::Inet } else { Family::Inet6 };
+        let mut d = Dispatcher::create_socket(family, SockType::Stream)?;
+        d.set_reuse_addr()?;
+        d.bind(addr)?;
+        d.listen(backlog)?;
+        Ok(d)
+    }
+
+    /// A Unix-domain stream listener on `path`. The socket file stays after
+    /// the listener closes: whoever chose the path removes it.
+    pub fn listen_unix(path: impl AsRef<Path>, backlog: i32) -> io::Result<Dispatcher> {
+        let mut d = Dispatcher::create_socket(Family::Unix, SockType::Stream)?;
+        d.bind(path.as_ref())?;
+        d.listen(backlog)?;
+        Ok(d)
+    }
+
+    fn bare(sock: Socket) -> Dispatcher {
+        Dispatcher {
+            layer: Plain,
+            socket: Some(sock),
+            connected: false,
+            accepting: false,
+            connecting: false,
+            closing: false,
+            addr: None,
+            out: OutQueue::default(),
+            send_chunk: SEND_CHUNK,
+            file: false,
+            idle: None,
+            paused_until: None,
+            pending: Pending::default(),
+        }
+    }
+}
+
+/// asyncore's `dispatcher` methods, on every layer.
+impl<L> Dispatcher<L> {
+    /// The same socket and state under another layer.
+    pub(crate) fn with_layer<M>(self, layer: M) -> Dispatcher<M> {
+        Dispatcher {
+            socket: self.socket,
+            connected: self.connected,
+            accepting: self.accepting,
+            connecting: self.connecting,
+            closing: self.closing,
+            addr: self.addr,
+            out: self.out,
+            send_chunk: self.send_chunk,
+            file: self.file,
+            idle: self.idle,
+            paused_until: self.paused_until,
+            pending: self.pending,
+            layer,
+        }
+    }
+
+    /// The socket, or `EBADF` once the dispatcher is closed.
+    pub(crate) fn sock(&self) -> io::Result<&Socket> {
+        self.socket.as_ref().ok_or_else(closed)
+    }
+
+    /// Closes the channel once no data has moved for `timeout` (`None`:
+    /// never, the default). The reactor checks it every iteration and
+    /// shortens its wait to the earliest such deadline; the channel is
+    /// closed without a callback, like [`Context::close`](crate::Context::close).
+    pub fn set_idle_timeout(&mut self, timeout: Option<Duration>) {
+        self.idle = timeout.map(|t| (t, Instant::now()));
+    }
+
+    /// When the idle timeout closes this channel, if one is set.
+    pub(crate) fn idle_deadline(&self) -> Option<Instant> {
+        // A timeout too long to add to the clock never expires.
+        self.idle.and_then(|(timeout, last_active)| last_active.checked_add(timeout))
+    }
+
+    /// Reads the clock (once per iteration, and only for channels that
+    /// have a timeout or a back-off) to classify this channel.
+    pub(crate) fn clock(&mut self, now: &mut Option<Instant>) -> Clock {
+        if let Some(until) = self.paused_until {
+            if until > *now.get_or_insert_with(Instant::now) {
+                return Clock::Paused(until);
+            }
+            self.paused_until = None;
+        }
+        match self.idle_deadline() {
+            Some(deadline) if deadline <= *now.get_or_insert_with(Instant::now) => Clock::Expired,
+            deadline => Clock::Wake(deadline),
+        }
+    }
+
+    /// Closes the socket; the reactor forgets the channel as soon as the
+    /// running callback returns, and calls none of its callbacks after this.
+    /// Calling it again does nothing.
+    pub fn close(&mut self) {
+        self.connected = false;
+        self.accepting = false;
+        self.connecting = false;
+        self.closing = false;
+        self.socket = None;
+    }
+
+    /// Whether this dispatcher reads and writes a pipe or file rather than
+    /// a socket ([`from_file`](Self::from_file)).
+    pub fn is_file(&self) -> bool {
+        self.file
+    }
+
+    /// A connection exists.
+    pub fn connected(&self) -> bool {
+        self.connected
+    }
+
+    /// The channel listens for connections.
+    pub fn accepting(&self) -> bool {
+        self.accepting
+    }
+
+    /// A connect is in progress.
+    pub fn connecting(&self) -> bool {
+        self.connecting
+    }
+
+    /// The socket is still open.
+    pub fn is_open(&self) -> bool {
+        self.socket.is_some()
+    }
+
+    /// The address bound to (listeners) or connected to (clients, accepted
+    /// connections), as asyncore's `addr`.
+    pub fn addr(&self) -> Option<&Address> {
+        self.addr.as_ref()
+    }
+
+    /// The address the socket is bound to, as the kernel reports it (the
+    /// real port after binding port 0).
+    pub fn local_addr(&self) -> io::Result<Address> {
+        self.sock()?.local_addr()
+    }
+
+    /// The socket, while open.
+    pub fn socket(&self) -> Option<&Socket> {
+        self.socket.as_ref()
+    }
+
+    /// The descriptor number, while open (asyncore's `fileno()`).
+    pub fn fileno(&self) -> Option<RawFd> {
+        self.socket.as_ref().map(|s| s.as_raw_fd())
+    }
+}
+
+impl<L> fmt::Debug for Dispatcher<L> {
+    /// Like asyncore's repr: `<Dispatcher listening 127.0.0.1:8080 fd=3>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<Dispatcher")?;
+        if self.accepting {
+            f.write_str(" listening")?;
+        } else if self.connected {
+            f.write_str(" connected")?;
+        } else if self.connecting {
+            f.write_str(" connecting")?;
+        }
+        if let Some(addr) = &self.addr {
+            write!(f, " {addr}")?;
+        }
+        match self.fileno() {
+            Some(fd) => write!(f, " fd={fd}>"),
+            None => f.write_str(" closed>"),
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! The buffered layer, asyncore's `dispatcher_with_send` ([`WithSend`]):
+//! queued output, sent in order, of bytes and of [`Producer`]s (the queue
+//! asynchat's `producer_fifo` also uses, see `chat.rs`).
+
+use std::io;
+
+use crate::context::Channel;
+use crate::dispatcher::{write_to, Dispatcher, Plain};
+use crate::errors::is_disconnect;
+use crate::handler::{sealed, Handler, Layer, LogKind};
+
+pub(crate) mod queue;
+
+pub use queue::{Producer, SimpleProducer};
+
+/// The layer of asyncore's `dispatcher_with_send`: output given to
+/// [`send_buffered`](Dispatcher::send_buffered) is queued, and the
+/// defaults are [`Layer`]'s for `WithSend`: writable only while there is
+/// output to flush or a connect to finish; `handle_write` sends from the
+/// queue; `handle_close` first sends what is queued.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WithSend;
+
+/// The layers with an output queue: [`WithSend`] and [`Chat`](crate::Chat).
+/// Their dispatchers have the queue's methods ([`Dispatcher::send_buffered`],
+/// [`Dispatcher::close_when_done`], ...). Sealed, like [`Layer`].
+pub trait Buffered: Layer {}
+
+impl sealed::Sealed for WithSend {}
+impl Buffered for WithSend {}
+
+impl Dispatcher<Plain> {
+    /// Makes this asyncore's `dispatcher_with_send`: output given to
+    /// [`send_buffered`](Dispatcher::send_buffered) is queued, and the
+    /// default `writable` is true only while there is output to flush or a
+    /// connect to finish.
+    #[doc(alias = "dispatcher_with_send")]
+    #[doc(alias = "DispatcherWithSend")]
+    pub fn with_send(self) -> Dispatcher<WithSend> {
+        self.with_layer(WithSend)
+    }
+}
+
+/// The output queue's methods, on the buffered layers.
+impl<L: Buffered> Dispatcher<L> {
+    /// Queues `data` and makes one send attempt (asyncore's
+    /// `dispatcher_with_send.send`). What the socket does not take now goes
+    /// out on later write events, in order.
+    pub fn send_buffered(&mut self, data: &[u8]) -> io::Result<()> {
+        if !self.out.is_empty() {
+            self.out.push(data);
+            return self.initiate_send();
+        }
+        // Nothing queued: offer the data to the socket straight from the
+        // caller's slice and queue only what it leaves (the same single
+        // send attempt, without copying what goes out at once).
+        let chunk = data.len().min(self.send_chunk);
+        let file = self.is_file();
+        let result = write_to(self.sock()?, file, &data[..chunk]);
+        let broken = matches!(&result, Err(e) if is_disconnect(e));
+        let sent = self.sent(result)?;
+        // A broken connection takes nothing more (`sent` dropped the queue).
+        if !broken {
+            self.out.push(&data[sent..]);
+        }
+        Ok(())
+    }
+
+    /// One send of at most [`SEND_CHUNK`](crate::SEND_CHUNK) bytes (or the chat channel's
+    /// out-buffer size) from the output queue; closes the channel once the
+    /// queue is empty if [`close_when_done`](Self::close_when_done) was called.
+    pub fn initiate_send(&mut self) -> io::Result<()> {
+        self.send_from_queue()?;
+        if self.closing && self.out.is_empty() {
+            self.close();
+        }
+        Ok(())
+    }
+
+    /// Bytes queued by [`send_buffered`](Self::send_buffered) and not sent yet.
+    pub fn pending_output(&self) -> usize {
+        self.out.byte_len()
+    }
+
+    /// Whether any output (bytes or producers) waits to be sent.
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    /// Stops reading, sends what is queued, then closes (asynchat's
+    /// `close_when_done`).
+    pub fn close_when_done(&mut self) {
+        self.closing = true;
+        if self.out.is_empty() {
+            self.close();
+        }
+    }
+
+    /// [`close_when_done`](Self::close_when_done) was called: the channel
+    /// reads no more and closes once its output is sent.
+    pub fn closing(&self) -> bool {
+        self.closing
+    }
+}
+
+/// `readable()` of the buffered layers: not while `close_when_done` flushes.
+pub(crate) fn buffered_readable<L>(d: &Dispatcher<L>) -> bool {
+    !d.closing
+}
+
+/// `writable()` of the buffered layers: while connecting or holding output.
+pub(crate) fn buffered_writable<L>(d: &Dispatcher<L>) -> bool {
+    d.connecting() || !d.out.is_empty()
+}
+
+/// `handle_close()` of the buffered layers: a warning, then send what is
+/// queued and close.
+pub(crate) fn buffered_close<L: Buffered, H: Handler<L> + ?Sized>(
+    h: &mut H,
+    ch: &mut Channel<'_, L>,
+) -> io::Result<()> {
+    h.log_info("unhandled close event", LogKind::Warning);
+    ch.close_when_done();
+    Ok(())
+}
+
+/// `asyncore.dispatcher_with_send`.
+impl Layer for WithSend {
+    fn readable(d: &Dispatcher<WithSend>) -> bool {
+        buffered_readable(d)
+    }
+
+    fn writable(d: &Dispatcher<WithSend>) -> bool {
+        buffered_writable(d)
+    }
+
+    fn handle_read<H: Handler<WithSend> + ?Sized>(
+        h: &mut H,
+        _: &mut Channel<'_, WithSend>,
+    ) -> io::Result<()> {
+        h.log_info("unhandled read event", LogKind::Warning);
+        Ok(())
+    }
+
+    fn handle_write<H: Handler<WithSend> + ?Sized>(
+        _: &mut H,
+        ch: &mut Channel<'_, WithSend>,
+    ) -> io::Result<()> {
+        ch.initiate_send()
+    }
+
+    fn handle_close<H: Handler<WithSend> + ?Sized>(
+        h: &mut H,
+        ch: &mut Channel<'_, WithSend>,
+    ) -> io::Result<()> {
+        buffered_close(h, ch)
+    }
+}
