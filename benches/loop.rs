@@ -13,9 +13,10 @@ use std::hint::black_box;
 use std::io;
 use std::time::{Duration, Instant};
 
-use pollreactor::{Backend, Channel, Dispatcher, Family, Handler, Reactor, SockType, Socket, Terminator};
-
-const BACKENDS: [Backend; 3] = [Backend::Poll, Backend::Select, Backend::Epoll];
+use pollreactor::{
+    limits, Backend, Channel, Chat, Dispatcher, Family, Handler, Reactor, SockType, Socket, Terminator,
+    WithSend,
+};
 
 /// Runs `f` `n` times and returns the mean time per run.
 fn per_op(n: u32, mut f: impl FnMut()) -> Duration {
@@ -37,7 +38,7 @@ impl Handler for Idle {
 
 fn idle_iterations() {
     println!("## one iteration (timeout 0) with N idle channels");
-    let _ = pollreactor::fd_limit().and_then(|(_, hard)| pollreactor::set_fd_limit(hard));
+    let _ = limits::fd_limit().and_then(|(_, hard)| limits::set_fd_limit(hard));
     for n in [0usize, 1_000, 10_000] {
         let mut reactor = Reactor::new();
         // N + 1 unbound datagram sockets: one descriptor each, never ready.
@@ -48,7 +49,7 @@ fn idle_iterations() {
             };
             reactor.add(Dispatcher::new(sock).unwrap(), Idle).unwrap();
         }
-        for backend in BACKENDS {
+        for &backend in Backend::available() {
             let iters = if n >= 10_000 { 200 } else { 2_000 };
             match reactor.poll_once(Some(Duration::ZERO), backend) {
                 Err(e) => println!("  N={n:>6} {backend:?}: {e}"),
@@ -68,8 +69,8 @@ fn idle_iterations() {
 /// Echoes through its output queue.
 struct Echo;
 
-impl Handler for Echo {
-    fn handle_read(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+impl Handler<WithSend> for Echo {
+    fn handle_read(&mut self, ch: &mut Channel<'_, WithSend>) -> io::Result<()> {
         let mut buf = [0u8; 4096];
         let n = ch.recv(&mut buf)?;
         ch.send_buffered(&buf[..n])
@@ -78,7 +79,7 @@ impl Handler for Echo {
 
 fn echo_round_trips() {
     println!("## echo round trips, 64 bytes, over a socketpair");
-    for backend in BACKENDS {
+    for &backend in Backend::available() {
         let mut reactor = Reactor::new();
         let (ours, peer) = Socket::pair(Family::Unix, SockType::Stream).unwrap();
         reactor.add(Dispatcher::new(ours).unwrap().with_send(), Echo).unwrap();
@@ -100,13 +101,13 @@ struct Counter {
     records: usize,
 }
 
-impl Handler for Counter {
-    fn collect_incoming_data(&mut self, _: &mut Channel<'_>, data: &[u8]) -> io::Result<()> {
+impl Handler<Chat> for Counter {
+    fn collect_incoming_data(&mut self, _: &mut Channel<'_, Chat>, data: &[u8]) -> io::Result<()> {
         black_box(data);
         Ok(())
     }
 
-    fn found_terminator(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+    fn found_terminator(&mut self, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
         self.records += 1;
         if let Terminator::Count(_) = ch.terminator() {
             ch.set_terminator(100usize);
@@ -114,7 +115,7 @@ impl Handler for Counter {
         Ok(())
     }
 
-    fn writable(&mut self, _: &Dispatcher) -> bool {
+    fn writable(&mut self, _: &Dispatcher<Chat>) -> bool {
         false
     }
 }
@@ -149,8 +150,12 @@ fn chat_framing() {
             theirs
         });
         let start = Instant::now();
-        let expected = total / record / 1024 * 1024;
-        while reactor.handler::<Counter>(token).map_or(0, |c| c.records) < expected {
+        // Every record the writer sends: whole chunks, so a little past
+        // `total`. Stopping short of them would leave the writer blocked on
+        // a full socket, and `join` below waiting for it forever.
+        let chunk_len = record * 1024;
+        let expected = total.div_ceil(chunk_len) * chunk_len / record;
+        while reactor.context().handler::<Counter>(token).map_or(0, |c| c.records) < expected {
             reactor.poll_once(Some(Duration::from_secs(1)), Backend::Poll).unwrap();
         }
         let secs = start.elapsed().as_secs_f64();
@@ -179,7 +184,7 @@ impl Handler for Drain {
 /// A chat channel with every default: writable while output is queued.
 struct Pusher;
 
-impl Handler for Pusher {}
+impl Handler<Chat> for Pusher {}
 
 /// One push of `size` bytes on a chat channel, drained by a reading channel
 /// in the same reactor: the time it takes, to compare 8 MiB with 64 MiB.
@@ -190,8 +195,12 @@ fn big_push(size: usize) -> Duration {
     let reader = reactor.add(Dispatcher::new(theirs).unwrap(), Drain { received: 0 }).unwrap();
     let data = vec![7u8; size];
     let start = Instant::now();
-    reactor.call(sender, |_, ch| ch.push(&data)).unwrap().unwrap();
-    while reactor.handler::<Drain>(reader).unwrap().received < size {
+    reactor
+        .context_mut()
+        .call(sender, |_: &mut Pusher, ch: &mut Channel<'_, Chat>| ch.push(&data))
+        .unwrap()
+        .unwrap();
+    while reactor.context().handler::<Drain>(reader).unwrap().received < size {
         reactor.poll_once(Some(Duration::from_secs(1)), Backend::Poll).unwrap();
     }
     start.elapsed()
@@ -213,15 +222,16 @@ fn timers() {
     let mut reactor = Reactor::new();
     let n = 100_000u32;
     let start = Instant::now();
-    let ids: Vec<_> =
-        (0..n).map(|i| reactor.call_later(Duration::from_secs(3600 + u64::from(i)), |_| {})).collect();
+    let ids: Vec<_> = (0..n)
+        .map(|i| reactor.context_mut().call_later(Duration::from_secs(3600 + u64::from(i)), |_| {}))
+        .collect();
     println!("  insert  {:>8.0} ns/timer", start.elapsed().as_nanos() as f64 / f64::from(n));
     let (ours, _peer) = Socket::pair(Family::Unix, SockType::Stream).unwrap();
     reactor.add(Dispatcher::new(ours).unwrap(), Idle).unwrap();
     let with = per_op(20_000, || reactor.poll_once(Some(Duration::ZERO), Backend::Poll).unwrap());
     let start = Instant::now();
     for id in ids {
-        reactor.cancel_timer(id);
+        reactor.context_mut().cancel_timer(id);
     }
     println!("  cancel  {:>8.0} ns/timer", start.elapsed().as_nanos() as f64 / f64::from(n));
     let without = per_op(20_000, || reactor.poll_once(Some(Duration::ZERO), Backend::Poll).unwrap());

@@ -1,10 +1,11 @@
 //! A line-based chat room on chat channels: try it with two or three `nc`s.
 //!
 //! What it teaches: channels that talk to each other. Each client is a
-//! chat channel split at `\n`; its `found_terminator` queues the line on
-//! every other client's channel through `Channel::call`, and the room (the
-//! list of client tokens) is shared state that the listener and the
-//! clients hold together. A record cap refuses lines over 4 KiB.
+//! chat channel (`Dispatcher::with_chat`, asynchat) split at `\n`; its
+//! `found_terminator` queues the line on every other client's channel
+//! through `Context::call`, typed by the other's handler and layer, and
+//! the room (the list of client tokens) is shared state that the listener
+//! and the clients hold together. A record cap refuses lines over 4 KiB.
 //!
 //! `cargo run --example chat_server`, then `nc 127.0.0.1 8082` in a few
 //! terminals.
@@ -16,7 +17,7 @@ use std::io;
 use std::process::ExitCode;
 use std::rc::Rc;
 
-use pollreactor::{Address, Channel, Dispatcher, Handler, Socket, Token};
+use pollreactor::{Address, Channel, Chat, Dispatcher, Handler, Socket, Token};
 
 const USAGE: &str = "\
 usage: chat_server [--addr HOST:PORT] [--backend poll|select|epoll]
@@ -38,7 +39,7 @@ const MAX_LINE: usize = 4096;
 /// Everyone in the room.
 type Room = Rc<RefCell<Vec<Token>>>;
 
-/// One client: its lines go to everybody else.
+/// One client (`asynchat.async_chat`): its lines go to everybody else.
 struct ChatClient {
     name: String,
     room: Room,
@@ -46,7 +47,7 @@ struct ChatClient {
 
 impl ChatClient {
     /// Queues `line` on every other member's channel.
-    fn broadcast(&self, ch: &mut Channel<'_>, line: &[u8]) {
+    fn broadcast(&self, ch: &mut Channel<'_, Chat>, line: &[u8]) {
         let mut message = Vec::with_capacity(self.name.len() + line.len() + 3);
         message.extend_from_slice(self.name.as_bytes());
         message.extend_from_slice(b": ");
@@ -56,17 +57,17 @@ impl ChatClient {
         // handle_close, which leaves the room while we walk it.
         let others: Vec<Token> = self.room.borrow().iter().copied().filter(|&t| t != ch.token()).collect();
         for t in others {
-            ch.call(t, |_, other| other.push(&message));
+            ch.context().call(t, |_: &mut ChatClient, other: &mut Channel<'_, Chat>| other.push(&message));
         }
     }
 
-    fn leave(&self, ch: &Channel<'_>) {
+    fn leave(&self, ch: &Channel<'_, Chat>) {
         self.room.borrow_mut().retain(|&t| t != ch.token());
     }
 }
 
-impl Handler for ChatClient {
-    fn found_terminator(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+impl Handler<Chat> for ChatClient {
+    fn found_terminator(&mut self, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
         let mut line = ch.take_incoming();
         if line.last() == Some(&b'\r') {
             line.pop(); // telnet and Windows clients end lines with CRLF
@@ -81,13 +82,13 @@ impl Handler for ChatClient {
         Ok(())
     }
 
-    fn handle_close(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+    fn handle_close(&mut self, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
         self.leave(ch);
         ch.close();
         Ok(())
     }
 
-    fn handle_error(&mut self, ch: &mut Channel<'_>, err: io::Error) {
+    fn handle_error(&mut self, ch: &mut Channel<'_, Chat>, err: io::Error) {
         self.leave(ch);
         // The record cap: a line longer than MAX_LINE.
         if err.kind() == io::ErrorKind::InvalidData {
@@ -101,7 +102,7 @@ impl Handler for ChatClient {
     }
 }
 
-/// The listener: each connection joins the room.
+/// The listener (`asyncore.dispatcher`): each connection joins the room.
 struct ChatServer {
     room: Room,
 }
@@ -112,7 +113,7 @@ impl Handler for ChatServer {
         conn.set_terminator(b"\n");
         conn.set_max_record(Some(MAX_LINE));
         let client = ChatClient { name: addr.to_string(), room: self.room.clone() };
-        let token = ch.add(conn, client)?;
+        let token = ch.context().add(conn, client)?;
         self.room.borrow_mut().push(token);
         Ok(())
     }

@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use pollreactor::{Backend, Channel, Dispatcher, Family, Handler, SockType};
+use pollreactor::{limits, Backend, Channel, Dispatcher, Family, Handler, SockType};
 
 const USAGE: &str = "\
 usage: echo_client --addr HOST:PORT [--conns N] [--bytes B] [--rounds R]
@@ -141,7 +141,7 @@ struct Options {
 
 fn main() -> ExitCode {
     let opts = parse_args();
-    let _ = pollreactor::fd_limit().and_then(|(_, hard)| pollreactor::set_fd_limit(hard));
+    let _ = limits::fd_limit().and_then(|(_, hard)| limits::set_fd_limit(hard));
     let start = Instant::now();
     for round in 0..opts.rounds {
         if let Err(e) = run_round(&opts, round, start) {
@@ -191,7 +191,7 @@ fn run_round(opts: &Options, round: usize, start: Instant) -> io::Result<()> {
         }
         reactor.poll_once(Some(Duration::from_millis(100)), opts.backend)?;
     }
-    reactor.close_all();
+    reactor.context_mut().close_all();
     Ok(())
 }
 
@@ -228,7 +228,7 @@ fn parse_args() -> Options {
             "--timeout" => opts.timeout = Duration::from_secs(number(value()) as u64),
             "--hold" => opts.hold = true,
             "--backend" => {
-                opts.backend = value().parse().unwrap_or_else(|e: String| common::usage_error(&e, USAGE));
+                opts.backend = common::backend_of(&value(), USAGE);
             }
             other => common::usage_error(&format!("unknown argument {other:?}"), USAGE),
         }

@@ -86,7 +86,7 @@ fn main() -> ExitCode {
     let args = common::ServerArgs::parse("127.0.0.1:8080", USAGE);
     match serve(&args) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => common::fail("echo_server", e),
+        Err(e) => common::fail(&format!("serving on {}", args.addr), e),
     }
 }
 

@@ -120,10 +120,7 @@ fn main() -> ExitCode {
                 common::say(USAGE);
                 return ExitCode::SUCCESS;
             }
-            "--backend" => {
-                let name = common::value_of(&arg, argv.next(), USAGE);
-                backend = name.parse().unwrap_or_else(|e: String| common::usage_error(&e, USAGE));
-            }
+            "--backend" => backend = common::backend_of(&common::value_of(&arg, argv.next(), USAGE), USAGE),
             _ if url.is_none() && !arg.starts_with('-') => url = Some(arg),
             other => common::usage_error(&format!("unexpected argument {other:?}"), USAGE),
         }

@@ -12,7 +12,7 @@ mod common;
 use std::io::{self, Write};
 use std::process::{Command, ExitCode, Stdio};
 
-use pollreactor::{Backend, Channel, Dispatcher, Handler, LoopOptions};
+use pollreactor::{Backend, Channel, Chat, Dispatcher, Handler, LoopOptions};
 
 const USAGE: &str = "\
 usage: pipe_reader [--backend poll|select|epoll] [--] COMMAND [ARG...]
@@ -38,15 +38,15 @@ impl LinePrinter {
     }
 }
 
-impl Handler for LinePrinter {
-    fn found_terminator(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+impl Handler<Chat> for LinePrinter {
+    fn found_terminator(&mut self, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
         self.print(ch.incoming())?;
         ch.clear_incoming();
         Ok(())
     }
 
     /// End of the pipe: print a last line that had no newline.
-    fn handle_close(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+    fn handle_close(&mut self, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
         if !ch.incoming().is_empty() {
             self.print(ch.incoming())?;
         }
@@ -115,8 +115,7 @@ fn parse_args() -> (Backend, Vec<String>) {
             }
             "--backend" => {
                 argv.next();
-                let name = common::value_of("--backend", argv.next(), USAGE);
-                backend = name.parse().unwrap_or_else(|e: String| common::usage_error(&e, USAGE));
+                backend = common::backend_of(&common::value_of("--backend", argv.next(), USAGE), USAGE);
             }
             "--" => {
                 argv.next();

@@ -54,6 +54,8 @@ pub(crate) trait AnyChannel: Any {
     fn as_any(&self) -> &dyn Any;
     /// The handler alone, for a look-up by the handler's type.
     fn handler(&self) -> &dyn Any;
+    /// The dispatcher alone, for a look-up by the layer's type.
+    fn dispatcher(&self) -> &dyn Any;
     /// The entry, for a typed call.
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
@@ -137,6 +139,15 @@ impl Context {
     pub fn handler<H: 'static>(&self, t: Token) -> Option<&H> {
         match self.channels.get(t)? {
             Slot::Live(boxed) => boxed.handler().downcast_ref(),
+            Slot::Busy { .. } => None,
+        }
+    }
+
+    /// A channel's dispatcher, to look at, if `t` names a channel of layer
+    /// `L` (and its callback is not running): `ctx.dispatcher::<WithSend>(t)`.
+    pub fn dispatcher<L: 'static>(&self, t: Token) -> Option<&Dispatcher<L>> {
+        match self.channels.get(t)? {
+            Slot::Live(boxed) => boxed.dispatcher().downcast_ref(),
             Slot::Busy { .. } => None,
         }
     }

@@ -89,6 +89,10 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
         &self.handler
     }
 
+    fn dispatcher(&self) -> &dyn Any {
+        &self.disp
+    }
+
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self
     }

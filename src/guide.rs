@@ -117,16 +117,16 @@
 //!
 //! ## 3b. Callbacks
 //!
-//! For each event in turn, the reactor takes the channel out of the map and
-//! runs its callbacks: [`Context::call`](crate::Context::call) (in
-//! `src/context.rs`) with the `dispatch` function of `src/dispatch.rs`. Events
+//! For each event in turn, the reactor takes the channel out of the map
+//! (`Reactor::dispatch` in `src/reactor.rs`) and runs its callbacks through
+//! the `dispatch` function of `src/dispatch.rs`. Events
 //! for the waker run the posted closures; events for the signal socket run the
 //! signal handlers.
 //!
 //! ### Who owns a channel while its callback runs
 //!
-//! A channel's entry (its dispatcher and its boxed handler) lives in a slot of
-//! the channel map: a slab indexed by token (`src/map.rs`). A slot is free,
+//! A channel's entry (its dispatcher and its handler, boxed together) lives
+//! in a slot of the channel map: a slab indexed by token (`src/map.rs`). A slot is free,
 //! `Live` (it holds an entry) or `Busy` (its entry is out, running; see
 //! `src/context.rs`). To run a callback, the reactor:
 //!
@@ -134,7 +134,7 @@
 //! 2. hands the callback `&mut` the handler and a
 //!    [`Channel`](crate::Channel): a view that holds `&mut` the dispatcher and
 //!    `&mut` the [`Context`](crate::Context);
-//! 3. runs the callback, then [settles](#5-settle) the channel;
+//! 3. runs the callback, then [settles](#3c-settle) the channel;
 //! 4. puts the entry back in its slot, or frees the slot.
 //!
 //! Because the entry is out of the map, the callback can use the whole map
@@ -149,7 +149,9 @@
 //! back.
 //!
 //! To close the running channel, call `ch.close()` (the dispatcher's own
-//! `close`): its remaining callbacks are skipped at once.
+//! `close`): its remaining callbacks are skipped at once. Closing it through
+//! the context (`ch.context().close(ch.token())`, or from a channel it
+//! called) does the same: the slot's record is checked after each callback.
 //!
 //! ### The order
 //!
@@ -174,7 +176,7 @@
 //! 6. `HUP` or `ERR` without `READ`: `handle_close`. With `READ` set, the
 //!    close is left to the read: `recv` delivers every byte the peer sent and
 //!    then returns 0, which leads to `handle_close` (see
-//!    [Settle](#5-settle)).
+//!    [Settle](#3c-settle)).
 //!
 //! After each step the reactor stops, for this channel, if the channel was
 //! closed, if `recv` or `send` saw the end of the connection, if the callback

@@ -215,11 +215,15 @@ pub trait Handler<L: Layer = Plain>: 'static {
 /// use pollreactor::{Channel, Chat, Handler, Layer};
 /// use std::io;
 ///
-/// struct Lines;
+/// /// Counts reads, around asynchat's own read step.
+/// struct Lines {
+///     reads: usize,
+/// }
 /// impl Handler<Chat> for Lines {
 ///     fn handle_read(&mut self, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
 ///         Chat::handle_read(self, ch)?; // asynchat's read step: records, found_terminator
-///         ch.initiate_send() // then one send of whatever the records queued
+///         self.reads += 1;
+///         Ok(())
 ///     }
 ///     fn found_terminator(&mut self, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
 ///         let line = ch.take_incoming();

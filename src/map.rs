@@ -27,7 +27,8 @@ impl Token {
         Token { slot: u32::MAX - n, generation: 0 }
     }
 
-    /// The slot index, for backends that key by it.
+    /// The slot index, for backends that key by it (epoll).
+    #[cfg_attr(pollreactor_portable, allow(dead_code))]
     pub(crate) fn slot(self) -> u32 {
         self.slot
     }

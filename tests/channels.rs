@@ -40,7 +40,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{loop_until, pattern, temp_socket_path, Log, WAIT_LIMIT};
-use pollreactor::{Address, Backend, Channel, Dispatcher, Family, Handler, Reactor, SockType, Socket};
+use pollreactor::{
+    Address, Backend, Buffered, Channel, Chat, Dispatcher, Family, Handler, Layer, Reactor, SockType, Socket,
+    WithSend,
+};
 
 on_every_backend!(
     pipe_read_lines_then_close,
@@ -76,21 +79,21 @@ struct LineReader {
     lines: Rc<RefCell<Vec<Vec<u8>>>>,
 }
 
-impl Handler for LineReader {
-    fn found_terminator(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+impl Handler<Chat> for LineReader {
+    fn found_terminator(&mut self, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
         let line = ch.take_incoming();
         self.lines.borrow_mut().push(line);
         Ok(())
     }
 
-    fn handle_close(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+    fn handle_close(&mut self, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
         let tail = String::from_utf8_lossy(ch.incoming()).into_owned();
         self.log.push(format!("close after {} lines, tail {tail:?}", self.lines.borrow().len()));
         ch.close();
         Ok(())
     }
 
-    fn handle_error(&mut self, ch: &mut Channel<'_>, err: io::Error) {
+    fn handle_error(&mut self, ch: &mut Channel<'_, Chat>, err: io::Error) {
         self.log.push(format!("error: {err}"));
         ch.close();
     }
@@ -118,7 +121,7 @@ fn pipe_read_lines_then_close(backend: Backend) {
         w.write_all(&payload)
         // w is dropped here: the last write end closes.
     });
-    loop_until(&mut reactor, backend, "the pipe's end of file", |r| !r.contains(t));
+    loop_until(&mut reactor, backend, "the pipe's end of file", |r| !r.context().contains(t));
     common::join_within(writer, "the writer thread").expect("the writer thread failed");
 
     assert_eq!(lines.borrow().len(), expected.len());
@@ -136,34 +139,40 @@ fn pipe_read_lines_then_close(backend: Backend) {
     assert_eq!((&file).read(&mut [0u8; 16]).unwrap(), 0);
 }
 
-/// Counts write events, then does what the default does.
+/// Counts write events, then does what the default does. Serves both
+/// buffered layers (a chat channel and a `with_send` one).
 struct CountingWriter {
     writes: Rc<RefCell<usize>>,
     log: Log,
 }
 
-impl Handler for CountingWriter {
-    fn handle_write(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+impl<L: Buffered> Handler<L> for CountingWriter {
+    fn handle_write(&mut self, ch: &mut Channel<'_, L>) -> io::Result<()> {
         *self.writes.borrow_mut() += 1;
-        ch.initiate_send()
+        L::handle_write(self, ch)
     }
 
-    fn handle_close(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+    fn handle_close(&mut self, ch: &mut Channel<'_, L>) -> io::Result<()> {
         self.log.push("close");
         ch.close();
         Ok(())
     }
 
-    fn handle_error(&mut self, ch: &mut Channel<'_>, err: io::Error) {
+    fn handle_error(&mut self, ch: &mut Channel<'_, L>, err: io::Error) {
         self.log.push(format!("error: {err}"));
         ch.close();
     }
 }
 
-fn pipe_write_end(backend: Backend, chat: bool) {
+/// `layer` makes the write end's dispatcher a chat or a `with_send` one;
+/// `queue` is that layer's way to queue output (`push`, `send_buffered`).
+fn pipe_write_end<L: Buffered>(
+    backend: Backend,
+    layer: fn(Dispatcher) -> Dispatcher<L>,
+    queue: fn(&mut Dispatcher<L>, &[u8]) -> io::Result<()>,
+) {
     let (r, w) = io::pipe().unwrap();
-    let d = Dispatcher::from_file(&w).unwrap();
-    let d = if chat { d.with_chat() } else { d.with_send() };
+    let d = layer(Dispatcher::from_file(&w).unwrap());
     drop(w); // the dispatcher's duplicate is now the only write end
     let reader = thread::spawn(move || {
         let mut r = r;
@@ -178,19 +187,16 @@ fn pipe_write_end(backend: Backend, chat: bool) {
     let handler = CountingWriter { writes: writes.clone(), log: log.clone() };
     let t = reactor.add(d, handler).unwrap();
     reactor
-        .call(t, |_, ch| {
-            if chat {
-                ch.push(&payload)?;
-            } else {
-                ch.send_buffered(&payload)?;
-            }
+        .context_mut()
+        .call(t, |_: &mut CountingWriter, ch: &mut Channel<'_, L>| {
+            queue(ch, &payload)?;
             assert!(ch.has_output(), "a pipe cannot take 300 kB at once");
             ch.close_when_done();
             Ok::<(), io::Error>(())
         })
         .unwrap()
         .unwrap();
-    loop_until(&mut reactor, backend, "the output to be sent", |r| !r.contains(t));
+    loop_until(&mut reactor, backend, "the output to be sent", |r| !r.context().contains(t));
     let got = common::join_within(reader, "the reader thread").expect("the reader thread failed");
     assert_eq!(got.len(), payload.len());
     assert!(got == payload, "the bytes differ");
@@ -199,11 +205,11 @@ fn pipe_write_end(backend: Backend, chat: bool) {
 }
 
 fn pipe_write_end_push(backend: Backend) {
-    pipe_write_end(backend, true);
+    pipe_write_end(backend, Dispatcher::with_chat, Dispatcher::push);
 }
 
 fn pipe_write_end_send_buffered(backend: Backend) {
-    pipe_write_end(backend, false);
+    pipe_write_end(backend, Dispatcher::with_send, Dispatcher::send_buffered);
 }
 
 // ---------------------------------------------------------------------------
@@ -221,8 +227,8 @@ struct Datagrams {
     log: Log,
 }
 
-impl Handler for Datagrams {
-    fn handle_read(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+impl Handler<WithSend> for Datagrams {
+    fn handle_read(&mut self, ch: &mut Channel<'_, WithSend>) -> io::Result<()> {
         let mut buf = [0u8; 2048];
         let (n, from) = ch.recv_from(&mut buf)?;
         if self.reply {
@@ -233,18 +239,18 @@ impl Handler for Datagrams {
         Ok(())
     }
 
-    fn handle_write(&mut self, _: &mut Channel<'_>) -> io::Result<()> {
+    fn handle_write(&mut self, _: &mut Channel<'_, WithSend>) -> io::Result<()> {
         self.log.push("write");
         Ok(())
     }
 
-    fn handle_close(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+    fn handle_close(&mut self, ch: &mut Channel<'_, WithSend>) -> io::Result<()> {
         self.log.push("close");
         ch.close();
         Ok(())
     }
 
-    fn handle_error(&mut self, ch: &mut Channel<'_>, err: io::Error) {
+    fn handle_error(&mut self, ch: &mut Channel<'_, WithSend>, err: io::Error) {
         self.log.push(format!("error: {err}"));
         ch.close();
     }
@@ -273,13 +279,17 @@ fn datagram_round_trip(backend: Backend, family: Family, a_addr: Address, b_addr
     let (a, a_local, a_got) = datagram_channel(&mut reactor, family, a_addr, false, &log);
     let (_b, b_local, b_got) = datagram_channel(&mut reactor, family, b_addr, true, &log);
     assert_eq!(a_local.family(), family);
-    let sent = reactor.call(a, |_, ch| ch.send_to(b"ping", &b_local)).unwrap().unwrap();
+    let sent = reactor
+        .context_mut()
+        .call(a, |_: &mut Datagrams, ch: &mut Channel<'_, WithSend>| ch.send_to(b"ping", &b_local))
+        .unwrap()
+        .unwrap();
     assert_eq!(sent, 4);
     loop_until(&mut reactor, backend, "the answer", |_| !a_got.borrow().is_empty());
     assert_eq!(*b_got.borrow(), [(b"ping".to_vec(), a_local.clone())]);
     assert_eq!(*a_got.borrow(), [(b"PING".to_vec(), b_local)]);
     assert!(log.events().is_empty(), "{:?}", log.events());
-    assert_eq!(reactor.len(), 2);
+    assert_eq!(reactor.context().len(), 2);
 }
 
 fn inet(s: &str) -> Address {
@@ -311,26 +321,33 @@ struct WriteCounter {
     writes: Rc<RefCell<usize>>,
 }
 
-impl Handler for WriteCounter {
-    fn handle_write(&mut self, _: &mut Channel<'_>) -> io::Result<()> {
+impl<L: Layer> Handler<L> for WriteCounter {
+    fn handle_write(&mut self, _: &mut Channel<'_, L>) -> io::Result<()> {
         *self.writes.borrow_mut() += 1;
         Ok(())
     }
 }
 
+/// A reactor holding one bound, unconnected UDP channel of the layer that
+/// `layer` makes, counting its write events.
+fn idle_datagram<L: Layer>(layer: fn(Dispatcher) -> Dispatcher<L>) -> (Reactor, Rc<RefCell<usize>>) {
+    let mut d = Dispatcher::create_socket(Family::Inet, SockType::Datagram).unwrap();
+    d.bind(inet("127.0.0.1:0")).unwrap();
+    let d = layer(d);
+    assert!(!d.connected());
+    let writes = Rc::new(RefCell::new(0));
+    let mut reactor = Reactor::new();
+    reactor.add(d, WriteCounter { writes: writes.clone() }).unwrap();
+    (reactor, writes)
+}
+
 fn unconnected_datagram_not_writable(backend: Backend) {
     for kind in ["with_send", "with_chat", "plain"] {
-        let mut d = Dispatcher::create_socket(Family::Inet, SockType::Datagram).unwrap();
-        d.bind(inet("127.0.0.1:0")).unwrap();
-        let d = match kind {
-            "with_send" => d.with_send(),
-            "with_chat" => d.with_chat(),
-            _ => d,
+        let (mut reactor, writes) = match kind {
+            "with_send" => idle_datagram(Dispatcher::with_send),
+            "with_chat" => idle_datagram(Dispatcher::with_chat),
+            _ => idle_datagram(|d| d),
         };
-        assert!(!d.connected());
-        let writes = Rc::new(RefCell::new(0));
-        let mut reactor = Reactor::new();
-        reactor.add(d, WriteCounter { writes: writes.clone() }).unwrap();
         if kind == "plain" {
             // The control: asyncore's default writable() is true, and an
             // idle UDP socket is always writable, so it fires at once.
@@ -365,7 +382,7 @@ impl Handler for Listener {
     fn handle_accepted(&mut self, ch: &mut Channel<'_>, sock: Socket, _: Address) -> io::Result<()> {
         let mut d = Dispatcher::new(sock)?.with_chat();
         d.set_terminator(b"\n");
-        ch.add(d, Shouter { log: self.log.clone() })?;
+        ch.context().add(d, Shouter { log: self.log.clone() })?;
         self.log.push("accepted");
         Ok(())
     }
@@ -381,8 +398,8 @@ struct Shouter {
     log: Log,
 }
 
-impl Handler for Shouter {
-    fn found_terminator(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+impl Handler<Chat> for Shouter {
+    fn found_terminator(&mut self, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
         let line = ch.take_incoming();
         let mut answer = line.to_ascii_uppercase();
         answer.push(b'\n');
@@ -391,13 +408,13 @@ impl Handler for Shouter {
         Ok(())
     }
 
-    fn handle_close(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+    fn handle_close(&mut self, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
         self.log.push("closed");
         ch.close();
         Ok(())
     }
 
-    fn handle_error(&mut self, ch: &mut Channel<'_>, err: io::Error) {
+    fn handle_error(&mut self, ch: &mut Channel<'_, Chat>, err: io::Error) {
         self.log.push(format!("error: {err}"));
         ch.close();
     }
@@ -422,15 +439,15 @@ fn unix_stream_listener(backend: Backend) {
     let mut answer = [0u8; 12];
     client.read_exact(&mut answer).unwrap();
     assert_eq!(&answer, b"HELLO\nWORLD\n");
-    assert_eq!(reactor.len(), 2);
+    assert_eq!(reactor.context().len(), 2);
 
     drop(client);
-    loop_until(&mut reactor, backend, "the connection to close", |r| r.len() == 1);
+    loop_until(&mut reactor, backend, "the connection to close", |r| r.context().len() == 1);
     assert_eq!(log.events(), ["accepted", "echoed hello", "echoed world", "closed"]);
 
     // The listener closes; its socket file stays, and nobody answers there.
-    assert!(reactor.close(lt));
-    assert!(reactor.is_empty());
+    assert!(reactor.context_mut().close(lt));
+    assert!(reactor.context().is_empty());
     assert!(is_socket_file(&path.0), "the socket file is gone");
     let err = UnixStream::connect(&path.0).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{err}");

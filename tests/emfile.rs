@@ -22,7 +22,7 @@ struct Server {
 
 impl Handler for Server {
     fn handle_accepted(&mut self, ch: &mut Channel<'_>, sock: Socket, _: Address) -> io::Result<()> {
-        ch.add(Dispatcher::new(sock)?.with_send(), Echo)?;
+        ch.context().add(Dispatcher::new(sock)?.with_send(), Echo)?;
         Ok(())
     }
 
@@ -39,13 +39,13 @@ fn connected_client(addr: &str) -> TcpStream {
 
 #[test]
 fn emfile_neither_spins_nor_stops_the_server() {
-    for backend in [Backend::Poll, Backend::Select, Backend::Epoll] {
+    for &backend in Backend::available() {
         run(backend);
     }
 }
 
 fn run(backend: Backend) {
-    let (original, _) = pollreactor::fd_limit().unwrap();
+    let (original, _) = pollreactor::limits::fd_limit().unwrap();
     let log = Log::default();
     let mut reactor = Reactor::new();
     let listener = Dispatcher::listen_tcp("127.0.0.1:0", 128).unwrap();
@@ -53,7 +53,7 @@ fn run(backend: Backend) {
     let server = reactor.add(listener, Server { log: log.clone() }).unwrap();
     // One connection the server has before the flood.
     let mut existing = connected_client(&addr);
-    loop_until(&mut reactor, backend, "the first accept", |r| r.len() == 2);
+    loop_until(&mut reactor, backend, "the first accept", |r| r.context().len() == 2);
 
     // Another process floods us (it starts before the limit drops, which it
     // would inherit); then leave room for three more accepts.
@@ -69,7 +69,7 @@ fn run(backend: Backend) {
         .stdout(Stdio::piped())
         .spawn()
         .expect("python3 runs the flood");
-    pollreactor::set_fd_limit(common::open_fds() as u64 + 3).unwrap();
+    pollreactor::limits::set_fd_limit(common::open_fds() as u64 + 3).unwrap();
     flood.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
     let mut ready = String::new();
     BufReader::new(flood.stdout.take().unwrap()).read_line(&mut ready).unwrap();
@@ -99,7 +99,7 @@ fn run(backend: Backend) {
     let (existing, worst) = pinger.join().unwrap();
     let secs = start.elapsed().as_secs_f64();
     assert!(log.events().iter().any(|e| e.contains("out of descriptors")), "{backend:?}: no EMFILE seen");
-    assert!(reactor.contains(server), "{backend:?}: the listener must stay open");
+    assert!(reactor.context().contains(server), "{backend:?}: the listener must stay open");
     // 10 pings plus a wake-up per 100 ms back-off: far below a spin's
     // hundreds of thousands of iterations a second.
     assert!(
@@ -109,7 +109,7 @@ fn run(backend: Backend) {
     assert!(worst < Duration::from_secs(2), "{backend:?}: a ping took {worst:?} during the flood");
 
     // Descriptors come back: the server accepts again.
-    pollreactor::set_fd_limit(original).unwrap();
+    pollreactor::limits::set_fd_limit(original).unwrap();
     drop(flood.stdin.take());
     flood.wait().unwrap();
     let mut fresh = connected_client(&addr);
@@ -119,5 +119,5 @@ fn run(backend: Backend) {
     loop_until(&mut reactor, backend, "the fresh connection's echo", |_| reader.is_finished());
     assert_eq!(&reader.join().unwrap().unwrap(), b"again");
     existing.shutdown(std::net::Shutdown::Both).unwrap();
-    reactor.close_all();
+    reactor.context_mut().close_all();
 }

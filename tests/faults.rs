@@ -11,7 +11,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
 use common::{loop_until, Log};
-use pollreactor::{Backend, Channel, Dispatcher, Family, Handler, Reactor, SockType, Socket};
+use pollreactor::{Backend, Channel, Dispatcher, Family, Handler, Reactor, SockType, Socket, WithSend};
 
 /// Panics when it has something to read.
 struct Panicky {
@@ -55,13 +55,13 @@ fn a_panic_is_confined_when_asked(backend: Backend) {
     let good = reactor.add(Dispatcher::new(good).unwrap().with_send(), Echo).unwrap();
     bad_peer.send(b"x").unwrap();
     good_peer.send(b"ping").unwrap();
-    loop_until(&mut reactor, backend, "the panicking channel to close", |r| !r.contains(bad));
+    loop_until(&mut reactor, backend, "the panicking channel to close", |r| !r.context().contains(bad));
     assert_eq!(log.events(), ["error: handler panicked: boom"]);
     // The other channel is still served.
     let mut answer = [0u8; 4];
     loop_until(&mut reactor, backend, "the echo", |_| good_peer.recv(&mut answer).is_ok());
     assert_eq!(&answer, b"ping");
-    assert!(reactor.contains(good));
+    assert!(reactor.context().contains(good));
 }
 
 /// Records how the connect ended.
@@ -108,7 +108,7 @@ fn the_peer_goes_away_during_connect(backend: Backend) {
     // The listener goes away with our connection still in its backlog: the
     // kernel resets it.
     drop(listener);
-    loop_until(&mut reactor, backend, "the channel to close", |r| !r.contains(token));
+    loop_until(&mut reactor, backend, "the channel to close", |r| !r.context().contains(token));
     let events = log.events();
     // Either the connect completed and the reset closed it, or the connect
     // itself failed; one way or the other it ends exactly once.
@@ -132,10 +132,10 @@ fn a_broken_connection_keeps_no_queued_output() {
     let (ours, theirs) = Socket::pair(Family::Unix, SockType::Stream).unwrap();
     let token = reactor.add(Dispatcher::new(ours).unwrap().with_send(), Echo).unwrap();
     drop(theirs);
-    let queued = reactor.call(token, |_, ch| {
+    let queued = reactor.context_mut().call(token, |_: &mut Echo, ch: &mut Channel<'_, WithSend>| {
         ch.send_buffered(b"hello").unwrap();
         ch.pending_output()
     });
     assert_eq!(queued, Some(0), "bytes queued on a broken connection");
-    assert!(!reactor.contains(token), "handle_close must close a channel with nothing to flush");
+    assert!(!reactor.context().contains(token), "handle_close must close a channel with nothing to flush");
 }

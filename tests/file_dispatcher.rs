@@ -101,7 +101,7 @@ fn dispatcher_reads_a_file(backend: Backend) {
     let options = LoopOptions::default().backend(backend).count(2);
     reactor.run(options.timeout(Some(std::time::Duration::from_millis(10)))).unwrap();
     assert_eq!(log.events().concat().as_bytes(), DATA);
-    assert!(reactor.is_empty(), "the end of file must close the channel");
+    assert!(reactor.context().is_empty(), "the end of file must close the channel");
     // The caller's descriptor is still open and its own (it shares the
     // file offset with the duplicate, which read to the end).
     let mut rest = String::new();

@@ -52,6 +52,7 @@ use std::time::{Duration, Instant};
 use common::{loop_until, pattern, Log, WAIT_LIMIT};
 use pollreactor::{
     Address, Backend, Channel, Dispatcher, Family, Handler, LoopOptions, Reactor, SockType, Socket, Token,
+    WithSend,
 };
 
 /// How long a blocking std peer may wait in one read or write.
@@ -142,8 +143,8 @@ impl Echo {
     }
 }
 
-impl Handler for Echo {
-    fn handle_read(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+impl Handler<WithSend> for Echo {
+    fn handle_read(&mut self, ch: &mut Channel<'_, WithSend>) -> io::Result<()> {
         let n = ch.recv(&mut self.buf)?;
         ch.send_buffered(&self.buf[..n])
     }
@@ -195,7 +196,7 @@ fn connect_refused(backend: Backend) {
     assert!(d.connecting());
     let mut reactor = Reactor::new();
     reactor.add(d, RefusedClient { log: log.clone() }).unwrap();
-    loop_until(&mut reactor, backend, "the refused channel to close", |r| r.is_empty());
+    loop_until(&mut reactor, backend, "the refused channel to close", |r| r.context().is_empty());
     assert_eq!(log.events(), ["error ECONNREFUSED"]);
 }
 
@@ -253,7 +254,7 @@ fn peer_reset_while_writing(backend: Backend) {
     let server = Socket::from(server);
     server.set_linger_zero().unwrap();
     drop(server);
-    loop_until(&mut reactor, backend, "the writer to see the reset", |r| r.is_empty());
+    loop_until(&mut reactor, backend, "the writer to see the reset", |r| r.context().is_empty());
     assert_eq!(log.events(), ["connect", "close"]);
 }
 
@@ -310,7 +311,7 @@ fn half_close_echo<P: Peer>(backend: Backend, ours: Socket, peer: P, what: &str)
     let mut reactor = Reactor::new();
     reactor.add(Dispatcher::new(ours).unwrap().with_send(), Echo::new()).unwrap();
     loop_until(&mut reactor, backend, &format!("the {what} echo channel to flush and close"), |r| {
-        r.is_empty()
+        r.context().is_empty()
     });
     writing.join().unwrap().expect("the peer's write");
     let got = reading.join().unwrap().expect("the peer's read to EOF");
@@ -370,7 +371,7 @@ fn hup_with_unread_data(backend: Backend) {
             SmallReads { log: log.clone(), got: got.clone(), at_close: at_close.clone() },
         )
         .unwrap();
-    loop_until(&mut reactor, backend, "the channel to close", |r| r.is_empty());
+    loop_until(&mut reactor, backend, "the channel to close", |r| r.context().is_empty());
     assert_same_bytes(&got.borrow(), &data, "bytes read before the hang-up");
     assert_eq!(at_close.get(), Some(data.len()), "handle_close came early");
     assert_eq!(log.count("close"), 1, "{:?}", log.events());
@@ -385,7 +386,7 @@ struct EchoServer;
 
 impl Handler for EchoServer {
     fn handle_accepted(&mut self, ch: &mut Channel<'_>, sock: Socket, _: Address) -> io::Result<()> {
-        ch.add(Dispatcher::new(sock)?.with_send(), Echo::new())?;
+        ch.context().add(Dispatcher::new(sock)?.with_send(), Echo::new())?;
         Ok(())
     }
 }
@@ -452,8 +453,8 @@ fn hundred_clients_echo_one_mib(backend: Backend) {
     }
     assert!(failures.is_empty(), "{failures:?}");
     // Every client has closed: each echo channel closes, the listener stays.
-    loop_until(&mut reactor, backend, "the echo channels to close", |r| r.len() == 1);
-    assert!(reactor.contains(server));
+    loop_until(&mut reactor, backend, "the echo channels to close", |r| r.context().len() == 1);
+    assert!(reactor.context().contains(server));
 }
 
 // --------------------------------------------------- 6. select's limit
@@ -461,14 +462,14 @@ fn hundred_clients_echo_one_mib(backend: Backend) {
 #[test]
 fn select_refuses_high_fd() {
     const MIN_FD: RawFd = 1100;
-    let (soft, hard) = pollreactor::fd_limit().unwrap();
+    let (soft, hard) = pollreactor::limits::fd_limit().unwrap();
     let want = MIN_FD as u64 + 64;
     if soft < want {
         if hard < want {
             eprintln!("select_refuses_high_fd skipped: the hard fd limit is {hard}");
             return;
         }
-        pollreactor::set_fd_limit(hard.min(4096)).unwrap();
+        pollreactor::limits::set_fd_limit(hard.min(4096)).unwrap();
     }
     let (ours, theirs) = Socket::pair(Family::Unix, SockType::Stream).unwrap();
     let high = ours.try_clone_at_least(MIN_FD).unwrap();
@@ -490,7 +491,7 @@ fn select_refuses_high_fd() {
         "the error should name fd {fd} and the limit 1024: {message}"
     );
     assert!(log.events().is_empty(), "{:?}", log.events());
-    assert_eq!(reactor.len(), 1);
+    assert_eq!(reactor.context().len(), 1);
 
     loop_until(&mut reactor, Backend::Poll, "poll to serve fd >= 1100", |_| log.contains("high got ping"));
     assert_eq!(log.events(), ["high read", "high got ping"]);
@@ -516,8 +517,8 @@ impl Handler for Closer {
         ch.recv(&mut buf)?;
         let rivals = self.rivals.borrow().clone();
         for (name, t) in rivals {
-            if name != self.name && ch.dispatcher(t).is_some() {
-                assert!(ch.close_channel(t));
+            if name != self.name && ch.context().contains(t) {
+                assert!(ch.context().close(t));
                 self.log.push(format!("{} closed {name}", self.name));
             }
         }
@@ -570,8 +571,8 @@ fn handler_closes_another_channel(backend: Backend) {
         events,
         [format!("{} read", names[first]), format!("{} closed {}", names[first], names[closed])]
     );
-    assert_eq!(reactor.len(), 1);
-    assert!(reactor.contains(tokens[first]) && !reactor.contains(tokens[closed]));
+    assert_eq!(reactor.context().len(), 1);
+    assert!(reactor.context().contains(tokens[first]) && !reactor.context().contains(tokens[closed]));
     // The closed channel's socket is closed: its peer reads end of file
     // (after ECONNRESET, since the closed channel left a byte unread),
     // while the survivor's peer has nothing yet.
@@ -654,10 +655,11 @@ impl Handler for Reuser {
             if name == self.name {
                 continue;
             }
-            let Some(old_fd) = ch.dispatcher(t).and_then(Dispatcher::fileno) else {
+            let old_fd = ch.context().call(t, |_: &mut Reuser, rival: &mut Channel<'_>| rival.fileno());
+            let Some(old_fd) = old_fd.flatten() else {
                 continue;
             };
-            assert!(ch.close_channel(t));
+            assert!(ch.context().close(t));
             self.log.push(format!("{} closed {name}", self.name));
             let Some(sock) = self.socket_numbered(old_fd)? else {
                 continue;
@@ -665,7 +667,7 @@ impl Handler for Reuser {
             let new_fd = sock.as_raw_fd();
             let mut c = Watcher::new("C", &self.log);
             c.write = true; // C would take any stale readiness: it wants both
-            let token = ch.add(Dispatcher::new(sock)?, c)?;
+            let token = ch.context().add(Dispatcher::new(sock)?, c)?;
             let mut state = self.state.borrow_mut();
             state.reused = Some((old_fd, new_fd));
             state.new_token = Some(token);
@@ -707,7 +709,7 @@ fn fd_reuse_in_one_iteration(backend: Backend) {
         reactor.poll_once(Some(WAIT_LIMIT), backend).unwrap();
         let Some((old_fd, new_fd)) = state.borrow().reused else {
             // The other channel must be closed all the same.
-            assert_eq!(reactor.len(), 1, "{:?}", log.events());
+            assert_eq!(reactor.context().len(), 1, "{:?}", log.events());
             continue;
         };
         assert_eq!(old_fd, new_fd);
@@ -721,11 +723,11 @@ fn fd_reuse_in_one_iteration(backend: Backend) {
             "C (fd {new_fd}, the closed {closed}'s number) got a callback \
              in the iteration that closed {closed}"
         );
-        assert_eq!(reactor.len(), 2);
+        assert_eq!(reactor.context().len(), 2);
         // From the next iteration C is served like any channel: it is
         // writable, and has nothing to read.
         let c = state.borrow().new_token.unwrap();
-        assert!(reactor.contains(c));
+        assert!(reactor.context().contains(c));
         reactor.poll_once(Some(WAIT_LIMIT), backend).unwrap();
         assert_eq!(log.events()[2..], ["C write".to_string()], "{:?}", log.events());
         return;
@@ -749,7 +751,7 @@ impl Handler for Adder {
         let mut buf = [0u8; 64];
         ch.recv(&mut buf)?;
         if let Some(sock) = self.to_add.take() {
-            ch.add(Dispatcher::new(sock)?, Watcher::new("C", &self.log))?;
+            ch.context().add(Dispatcher::new(sock)?, Watcher::new("C", &self.log))?;
             self.log.push("A added C");
         }
         Ok(())
@@ -776,7 +778,7 @@ fn handler_adds_channels_during_dispatch(backend: Backend) {
     reactor.add(Dispatcher::new(a).unwrap(), adder).unwrap();
     reactor.poll_once(Some(WAIT_LIMIT), backend).unwrap();
     assert_eq!(log.events(), ["A read", "A added C"]);
-    assert_eq!(reactor.len(), 2);
+    assert_eq!(reactor.context().len(), 2);
     reactor.poll_once(Some(WAIT_LIMIT), backend).unwrap();
     assert_eq!(log.events(), ["A read", "A added C", "C read", "C got c"]);
     drop((a_peer, c_peer));
@@ -820,7 +822,7 @@ impl Handler for ExitOnRead {
     }
     fn handle_read(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
         self.reads.set(self.reads.get() + 1);
-        ch.exit_now();
+        ch.context().exit_now();
         Ok(())
     }
 }
@@ -849,7 +851,7 @@ fn loop_count_and_timeout(backend: Backend) {
     assert_eq!(asked.get(), 3);
     assert!(took >= 3 * tick, "3 waits of {tick:?} took {took:?}");
     assert!(took < Duration::from_secs(5), "3 waits of {tick:?} took {took:?}");
-    assert_eq!(reactor.len(), 1);
+    assert_eq!(reactor.context().len(), 1);
 
     // count(0): nothing at all.
     let (mut reactor, asked, _peer) = idle_reactor();
@@ -882,7 +884,7 @@ fn loop_count_and_timeout(backend: Backend) {
         let handler = ExitOnRead { reads: reads.clone() };
         reactor.add(Dispatcher::new(ours).unwrap(), handler).unwrap();
         reactor.run(LoopOptions::default().backend(backend).timeout(None)).unwrap();
-        (reads.get(), reactor.exit_requested(), reactor.len())
+        (reads.get(), reactor.context().exit_requested(), reactor.context().len())
     });
     assert_eq!(reads, 1);
     assert!(exit_requested);
@@ -1027,7 +1029,7 @@ fn accepting_never_polled_for_write(backend: Backend) {
             reactor.poll_once(Some(Duration::from_millis(10)), backend).unwrap();
         }
         assert_eq!(log.events(), ["accepted"], "{family:?}");
-        assert!(reactor.contains(t));
+        assert!(reactor.context().contains(t));
         drop(client);
     }
     let _ = std::fs::remove_file(&path);
@@ -1082,12 +1084,13 @@ fn spurious_read_is_benign(backend: Backend) {
         reactor.poll_once(Some(Duration::from_millis(10)), backend).unwrap();
     }
     assert_eq!(log.events(), ["read 1", "would block"]);
-    assert!(reactor.dispatcher(t).is_some_and(Dispatcher::is_open));
+    let open = reactor.context_mut().call(t, |_: &mut DoubleRead, ch: &mut Channel<'_>| ch.is_open());
+    assert_eq!(open, Some(true));
     // And it still works.
     theirs.send(b"yz").unwrap();
     loop_until(&mut reactor, backend, "the second read", |_| log.count("would block") == 2);
     assert_eq!(log.events(), ["read 1", "would block", "read 2", "would block"]);
-    assert!(reactor.contains(t));
+    assert!(reactor.context().contains(t));
 }
 
 on_every_backend!(

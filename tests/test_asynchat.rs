@@ -43,6 +43,12 @@
 //!   `max_record_exact_fits`: `set_max_record(Some(16))`.
 //! * `terminator_switch_applies_within_one_read`: a terminator changed inside
 //!   `found_terminator` splits the rest of the same read.
+//! * `super_read_then_one_flush_per_read`: asynchat's `super()` pattern. A
+//!   handler overrides `handle_read`, runs the chat read step
+//!   (`Chat::handle_read(self, ch)?`, which calls its `found_terminator`
+//!   per record), then counts the read and pushes the answers the records
+//!   made as one batch: one push per read, none for a read without a whole
+//!   record, and none (the count unchanged) when the read step would block.
 #![forbid(unsafe_code)]
 
 mod common;
@@ -58,8 +64,8 @@ use std::time::{Duration, Instant};
 
 use common::{loop_until, Log, WAIT_LIMIT};
 use pollreactor::{
-    find_prefix_at_end, is_would_block, Backend, Channel, Dispatcher, Family, Handler, LogKind, Producer,
-    Reactor, SimpleProducer, SockType, Socket, Terminator, Token,
+    find_prefix_at_end, is_would_block, Backend, Channel, Chat, Dispatcher, Family, Handler, Layer, LogKind,
+    Producer, Reactor, SimpleProducer, SockType, Socket, Terminator, Token,
 };
 
 on_every_backend!(
@@ -82,6 +88,7 @@ on_every_backend!(
     max_record_exact_fits,
     terminator_switch_applies_within_one_read,
     random_streams_match_the_reference,
+    super_read_then_one_flush_per_read,
 );
 
 const QUIT: &[u8] = b"QUIT\n";
@@ -197,13 +204,13 @@ struct EchoClient {
     log: Log,
 }
 
-impl Handler for EchoClient {
-    fn handle_connect(&mut self, _: &mut Channel<'_>) -> io::Result<()> {
+impl Handler<Chat> for EchoClient {
+    fn handle_connect(&mut self, _: &mut Channel<'_, Chat>) -> io::Result<()> {
         self.log.push("connect");
         Ok(())
     }
 
-    fn collect_incoming_data(&mut self, _: &mut Channel<'_>, data: &[u8]) -> io::Result<()> {
+    fn collect_incoming_data(&mut self, _: &mut Channel<'_, Chat>, data: &[u8]) -> io::Result<()> {
         if data.is_empty() {
             self.log.push("empty collect");
         }
@@ -211,20 +218,20 @@ impl Handler for EchoClient {
         Ok(())
     }
 
-    fn found_terminator(&mut self, _: &mut Channel<'_>) -> io::Result<()> {
+    fn found_terminator(&mut self, _: &mut Channel<'_, Chat>) -> io::Result<()> {
         let mut state = self.state.borrow_mut();
         let record = std::mem::take(&mut state.buffer);
         state.contents.push(record);
         Ok(())
     }
 
-    fn handle_close(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+    fn handle_close(&mut self, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
         self.log.push("close");
         ch.close();
         Ok(())
     }
 
-    fn handle_error(&mut self, ch: &mut Channel<'_>, err: io::Error) {
+    fn handle_error(&mut self, ch: &mut Channel<'_, Chat>, err: io::Error) {
         self.log.push(format!("error: {err}"));
         ch.close();
     }
@@ -246,7 +253,7 @@ fn run_echo(
     terminator: Terminator,
     chunk: usize,
     gated: bool,
-    feed: impl FnOnce(&mut Channel<'_>) -> io::Result<()>,
+    feed: impl FnOnce(&mut Channel<'_, Chat>) -> io::Result<()>,
 ) -> Outcome {
     let mut server = EchoServer::start(chunk, gated);
     let state = Rc::new(RefCell::new(ClientState::default()));
@@ -257,8 +264,12 @@ fn run_echo(
     let mut reactor = Reactor::new();
     let client = EchoClient { state: state.clone(), log: log.clone() };
     let t = reactor.add(d, client).unwrap();
-    reactor.call(t, |_, ch| feed(ch)).expect("the client is in the reactor").expect("queueing output failed");
-    loop_until(&mut reactor, backend, "the client to close", |r| !r.contains(t));
+    reactor
+        .context_mut()
+        .call(t, |_: &mut EchoClient, ch: &mut Channel<'_, Chat>| feed(ch))
+        .expect("the client is in the reactor")
+        .expect("queueing output failed");
+    loop_until(&mut reactor, backend, "the client to close", |r| !r.context().contains(t));
     if let Some(gate) = server.gate.take() {
         gate.send(()).unwrap();
     }
@@ -444,8 +455,8 @@ struct Recorder {
     script: VecDeque<Terminator>,
 }
 
-impl Handler for Recorder {
-    fn collect_incoming_data(&mut self, _: &mut Channel<'_>, data: &[u8]) -> io::Result<()> {
+impl Handler<Chat> for Recorder {
+    fn collect_incoming_data(&mut self, _: &mut Channel<'_, Chat>, data: &[u8]) -> io::Result<()> {
         let mut s = self.state.borrow_mut();
         if data.is_empty() {
             s.empty_collects += 1;
@@ -455,7 +466,7 @@ impl Handler for Recorder {
         Ok(())
     }
 
-    fn found_terminator(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+    fn found_terminator(&mut self, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
         let mut s = self.state.borrow_mut();
         if let Terminator::Bytes(t) = ch.terminator() {
             s.seen += t.len();
@@ -468,13 +479,13 @@ impl Handler for Recorder {
         Ok(())
     }
 
-    fn handle_close(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+    fn handle_close(&mut self, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
         self.state.borrow_mut().closes += 1;
         ch.close();
         Ok(())
     }
 
-    fn handle_error(&mut self, ch: &mut Channel<'_>, err: io::Error) {
+    fn handle_error(&mut self, ch: &mut Channel<'_, Chat>, err: io::Error) {
         self.state.borrow_mut().errors.push((err.kind(), err.to_string()));
         ch.close();
     }
@@ -494,13 +505,20 @@ fn chat_pair(script: &[Terminator]) -> (Reactor, Token, Socket, Rc<RefCell<RecSt
 }
 
 /// Whether the channel's socket has nothing left to read (asked with a
-/// recv of our own, which takes a byte if there was one).
-fn drained(reactor: &Reactor, t: Token) -> bool {
-    let sock = reactor.dispatcher(t).and_then(|d| d.socket()).unwrap();
-    match sock.recv(&mut [0u8; 1]) {
+/// recv of our own on its socket, which takes a byte if there was one).
+/// `H` is the channel's handler type: a typed `call` is the way in.
+fn drained<H: Handler<Chat>>(reactor: &mut Reactor, t: Token) -> bool {
+    let probe = |_: &mut H, ch: &mut Channel<'_, Chat>| match ch.socket().unwrap().recv(&mut [0u8; 1]) {
         Err(e) => is_would_block(&e),
         Ok(_) => false,
-    }
+    };
+    reactor.context_mut().call(t, probe).expect("a chat channel with this handler")
+}
+
+/// A chat channel's current terminator (`H`: its handler type).
+fn terminator<H: Handler<Chat>>(reactor: &mut Reactor, t: Token) -> Terminator {
+    let get = |_: &mut H, ch: &mut Channel<'_, Chat>| ch.terminator();
+    reactor.context_mut().call(t, get).expect("a chat channel with this handler")
 }
 
 fn send_all(sock: &Socket, data: &[u8]) {
@@ -520,7 +538,7 @@ fn wait_for(
 ) {
     loop_until(reactor, backend, what, |r| {
         let s = state.borrow();
-        done(&s) || !s.errors.is_empty() || !r.contains(t)
+        done(&s) || !s.errors.is_empty() || !r.context().contains(t)
     });
     let s = state.borrow();
     assert!(
@@ -535,10 +553,13 @@ fn wait_for(
 fn blockingioerror(backend: Backend) {
     // 1. As CPython's mocked test: the read path, run with nothing to read.
     let (mut reactor, t, theirs, state) = chat_pair(&[Terminator::from(b"\n")]);
-    let result = reactor.call(t, |h, ch| h.handle_read(ch)).unwrap();
+    let result = reactor
+        .context_mut()
+        .call(t, |h: &mut Recorder, ch: &mut Channel<'_, Chat>| h.handle_read(ch))
+        .unwrap();
     let err = result.expect_err("a read with nothing there must say would-block");
     assert!(is_would_block(&err), "got {err:?}");
-    assert!(reactor.contains(t));
+    assert!(reactor.context().contains(t));
     // The channel still works afterwards (its buffers were not disturbed).
     send_all(&theirs, b"ab\n");
     wait_for(&mut reactor, backend, t, &state, "the record", |s| !s.records.is_empty());
@@ -570,7 +591,7 @@ fn blockingioerror(backend: Backend) {
         for (s, t) in states.iter().zip(&tokens) {
             assert!(s.borrow().errors.is_empty(), "{:?}", s.borrow().errors);
             assert_eq!(s.borrow().closes, 0);
-            assert!(reactor.contains(*t), "a would-block read closed a channel");
+            assert!(reactor.context().contains(*t), "a would-block read closed a channel");
         }
     }
 }
@@ -594,16 +615,16 @@ fn find_prefix_at_end_cases() {
 /// to check is asynchat's countdown: the count shrinks as bytes arrive.
 fn count_terminator_is_unsigned(backend: Backend) {
     let (mut reactor, t, theirs, state) = chat_pair(&[Terminator::from(6usize)]);
-    assert_eq!(reactor.dispatcher(t).unwrap().terminator(), Terminator::Count(6));
+    assert_eq!(terminator::<Recorder>(&mut reactor, t), Terminator::Count(6));
     send_all(&theirs, b"abcd");
     wait_for(&mut reactor, backend, t, &state, "4 bytes", |s| s.seen == 4);
-    assert_eq!(reactor.dispatcher(t).unwrap().terminator(), Terminator::Count(2));
+    assert_eq!(terminator::<Recorder>(&mut reactor, t), Terminator::Count(2));
     assert!(state.borrow().records.is_empty());
     send_all(&theirs, b"efgh");
     wait_for(&mut reactor, backend, t, &state, "8 bytes", |s| s.seen == 8);
     assert_eq!(state.borrow().records, records(&[b"abcdef"]));
     assert_eq!(state.borrow().current, b"gh");
-    assert_eq!(reactor.dispatcher(t).unwrap().terminator(), Terminator::Count(0));
+    assert_eq!(terminator::<Recorder>(&mut reactor, t), Terminator::Count(0));
 }
 
 // ---------------------------------------------------------------------------
@@ -693,7 +714,7 @@ fn check_every_split(backend: Backend, input: &[u8], script: &[Terminator]) {
                 // The piece is already in the socket: one iteration reads it.
                 reactor.poll_once(Some(WAIT_LIMIT), backend).unwrap();
                 assert!(
-                    drained(&reactor, t),
+                    drained::<Recorder>(&mut reactor, t),
                     "one iteration left input unread ({backend:?}, pieces {pieces:?})"
                 );
                 let so_far = model(&input[..end], script);
@@ -711,7 +732,7 @@ fn check_every_split(backend: Backend, input: &[u8], script: &[Terminator]) {
         assert!(s.errors.is_empty(), "{:?} for pieces {pieces:?}", s.errors);
         assert_eq!(s.empty_collects, 0, "empty collect for pieces {pieces:?}");
         assert_eq!(s.closes, 0);
-        assert!(reactor.contains(t));
+        assert!(reactor.context().contains(t));
     }
 }
 
@@ -761,7 +782,10 @@ fn every_split_gives_the_same_records(backend: Backend) {
 
 fn capped_pair() -> (Reactor, Token, Socket, Rc<RefCell<RecState>>) {
     let (mut reactor, t, theirs, state) = chat_pair(&[Terminator::from(b"\n")]);
-    reactor.call(t, |_, ch| ch.set_max_record(Some(16))).unwrap();
+    reactor
+        .context_mut()
+        .call(t, |_: &mut Recorder, ch: &mut Channel<'_, Chat>| ch.set_max_record(Some(16)))
+        .unwrap();
     (reactor, t, theirs, state)
 }
 
@@ -773,7 +797,7 @@ fn max_record_overflow_reports_invalid_data(backend: Backend) {
     assert_eq!(s.errors, [(ErrorKind::InvalidData, "terminator not found within 16 bytes".to_string())]);
     assert!(s.records.is_empty());
     assert!(s.current.len() <= 16, "{} bytes collected beyond the cap", s.current.len());
-    assert!(!reactor.contains(t));
+    assert!(!reactor.context().contains(t));
 }
 
 /// Only `found_terminator` and `log_info` overridden: the default
@@ -782,8 +806,8 @@ struct DefaultErrors {
     lines: Log,
 }
 
-impl Handler for DefaultErrors {
-    fn found_terminator(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+impl Handler<Chat> for DefaultErrors {
+    fn found_terminator(&mut self, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
         let record = ch.take_incoming();
         self.lines.push(format!("record {}", String::from_utf8_lossy(&record)));
         Ok(())
@@ -803,7 +827,7 @@ fn max_record_overflow_closes_by_default(backend: Backend) {
     let mut reactor = Reactor::new();
     let t = reactor.add(d, DefaultErrors { lines: lines.clone() }).unwrap();
     send_all(&theirs, &[b'x'; 100]);
-    loop_until(&mut reactor, backend, "the channel to close", |r| !r.contains(t));
+    loop_until(&mut reactor, backend, "the channel to close", |r| !r.context().contains(t));
     let errors: Vec<String> = lines.events().into_iter().filter(|l| l.starts_with("error: ")).collect();
     assert_eq!(errors.len(), 1, "{:?}", lines.events());
     assert!(errors[0].contains("terminator not found within 16 bytes"), "{errors:?}");
@@ -826,7 +850,7 @@ fn max_record_exact_fits(backend: Backend) {
     wait_for(&mut reactor, backend, t, &state, "a second record", |s| s.records.len() == 2);
     assert_eq!(state.borrow().records, records(&[b"0123456789abcdef", b"ABCDEFGHIJKLMNOP"]));
     assert!(state.borrow().errors.is_empty(), "{:?}", state.borrow().errors);
-    assert!(reactor.contains(t));
+    assert!(reactor.context().contains(t));
     // One byte more than the cap, over two reads, is too much.
     send_all(&theirs, b"0123456789");
     wait_for(&mut reactor, backend, t, &state, "10 bytes", |s| s.seen == 44);
@@ -837,7 +861,7 @@ fn max_record_exact_fits(backend: Backend) {
         state.borrow().errors,
         [(ErrorKind::InvalidData, "terminator not found within 16 bytes".to_string())]
     );
-    assert!(!reactor.contains(t));
+    assert!(!reactor.context().contains(t));
 }
 
 // ---------------------------------------------------------------------------
@@ -850,8 +874,8 @@ struct HeadBody {
     records: Rc<RefCell<Vec<Vec<u8>>>>,
 }
 
-impl Handler for HeadBody {
-    fn found_terminator(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+impl Handler<Chat> for HeadBody {
+    fn found_terminator(&mut self, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
         let record = ch.take_incoming();
         if record == b"HEAD" {
             ch.set_terminator(5usize);
@@ -874,10 +898,12 @@ fn terminator_switch_applies_within_one_read(backend: Backend) {
     // the count must not split at.
     send_all(&theirs, b"HEAD\nab\ncdx\n");
     reactor.poll_once(Some(WAIT_LIMIT), backend).unwrap();
-    assert!(drained(&reactor, t), "the write was not read in one go");
+    assert!(drained::<HeadBody>(&mut reactor, t), "the write was not read in one go");
     assert_eq!(*got.borrow(), records(&[b"HEAD", b"ab\ncd", b"x"]));
-    assert_eq!(reactor.dispatcher(t).unwrap().terminator(), Terminator::from(b"\n"));
-    assert!(reactor.dispatcher(t).unwrap().incoming().is_empty());
+    assert_eq!(terminator::<HeadBody>(&mut reactor, t), Terminator::from(b"\n"));
+    let incoming =
+        reactor.context_mut().call(t, |_: &mut HeadBody, ch: &mut Channel<'_, Chat>| ch.incoming().to_vec());
+    assert!(incoming.unwrap().is_empty());
 }
 
 // ---------------------------------------------------------------------------
@@ -932,7 +958,7 @@ fn random_streams_match_the_reference(backend: Backend) {
             let end = (start + 1 + rng.below(12)).min(input.len());
             send_all(&theirs, &input[start..end]);
             reactor.poll_once(Some(WAIT_LIMIT), backend).unwrap();
-            assert!(drained(&reactor, t), "case {case} (seed {seed:#x}): input left unread");
+            assert!(drained::<Recorder>(&mut reactor, t), "case {case} (seed {seed:#x}): input left unread");
             start = end;
         }
         let s = state.borrow();
@@ -944,4 +970,114 @@ fn random_streams_match_the_reference(backend: Backend) {
         assert_eq!(s.current, whole.tail, "{context}");
         assert!(s.errors.is_empty() && s.empty_collects == 0, "{context}: {:?}", s.errors);
     }
+}
+
+// ---------------------------------------------------------------------------
+// asynchat's super(): an overridden handle_read that runs the read step
+// ---------------------------------------------------------------------------
+
+#[derive(Default)]
+struct BatchState {
+    records: Vec<Vec<u8>>,
+    /// Reads that completed (`Chat::handle_read` returned `Ok`).
+    reads: usize,
+    /// One entry per push: the read it ended, and the batch pushed.
+    flushes: Vec<(usize, Vec<u8>)>,
+    errors: Vec<String>,
+}
+
+/// Answers each line upper-cased, but sends all of one read's answers with
+/// one push after the read step: Python's
+/// `def handle_read(self): super().handle_read(); self.flush()`.
+struct Batching {
+    state: Rc<RefCell<BatchState>>,
+    /// The answers of the records of the read in progress.
+    batch: Vec<u8>,
+}
+
+impl Handler<Chat> for Batching {
+    fn handle_read(&mut self, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
+        Chat::handle_read(self, ch)?; // recv, then collect_incoming_data / found_terminator per record
+        let mut s = self.state.borrow_mut();
+        s.reads += 1;
+        if !self.batch.is_empty() {
+            let batch = std::mem::take(&mut self.batch);
+            ch.push(&batch)?;
+            let read = s.reads;
+            s.flushes.push((read, batch));
+        }
+        Ok(())
+    }
+
+    fn found_terminator(&mut self, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
+        let line = ch.take_incoming();
+        self.batch.extend_from_slice(&line.to_ascii_uppercase());
+        self.batch.push(b'\n');
+        self.state.borrow_mut().records.push(line);
+        Ok(())
+    }
+
+    fn handle_error(&mut self, ch: &mut Channel<'_, Chat>, err: io::Error) {
+        self.state.borrow_mut().errors.push(err.to_string());
+        ch.close();
+    }
+}
+
+/// What the peer can read now (the channel's pushes are already sent).
+fn recv_now(sock: &Socket) -> Vec<u8> {
+    let mut buf = [0u8; 256];
+    match sock.recv(&mut buf) {
+        Ok(n) => buf[..n].to_vec(),
+        Err(e) if is_would_block(&e) => Vec::new(),
+        Err(e) => panic!("peer recv: {e}"),
+    }
+}
+
+fn super_read_then_one_flush_per_read(backend: Backend) {
+    let (ours, theirs) = Socket::pair(Family::Unix, SockType::Stream).unwrap();
+    theirs.set_nonblocking(true).unwrap();
+    let mut d = Dispatcher::new(ours).unwrap().with_chat();
+    d.set_terminator(b"\n");
+    let state = Rc::new(RefCell::new(BatchState::default()));
+    let mut reactor = Reactor::new();
+    let t = reactor.add(d, Batching { state: state.clone(), batch: Vec::new() }).unwrap();
+    let flushes = |state: &Rc<RefCell<BatchState>>| state.borrow().flushes.clone();
+
+    // Read 1: two whole records and the start of a third; one push of both answers.
+    send_all(&theirs, b"one\ntwo\nth");
+    reactor.poll_once(Some(WAIT_LIMIT), backend).unwrap();
+    assert!(drained::<Batching>(&mut reactor, t), "the write was not read in one go ({backend:?})");
+    assert_eq!(state.borrow().records, records(&[b"one", b"two"]));
+    assert_eq!(state.borrow().reads, 1);
+    assert_eq!(flushes(&state), [(1, b"ONE\nTWO\n".to_vec())]);
+    assert_eq!(recv_now(&theirs), b"ONE\nTWO\n");
+
+    // Read 2: no whole record: counted, nothing pushed.
+    send_all(&theirs, b"ree");
+    reactor.poll_once(Some(WAIT_LIMIT), backend).unwrap();
+    assert!(drained::<Batching>(&mut reactor, t));
+    assert_eq!(state.borrow().records.len(), 2);
+    assert_eq!(state.borrow().reads, 2);
+    assert_eq!(flushes(&state).len(), 1);
+    assert_eq!(recv_now(&theirs), b"");
+
+    // Read 3: the third record ends and a fourth follows: again one push.
+    send_all(&theirs, b"\nfour\n");
+    reactor.poll_once(Some(WAIT_LIMIT), backend).unwrap();
+    assert!(drained::<Batching>(&mut reactor, t));
+    assert_eq!(state.borrow().records, records(&[b"one", b"two", b"three", b"four"]));
+    assert_eq!(state.borrow().reads, 3);
+    assert_eq!(flushes(&state), [(1, b"ONE\nTWO\n".to_vec()), (3, b"THREE\nFOUR\n".to_vec())]);
+    assert_eq!(recv_now(&theirs), b"THREE\nFOUR\n");
+
+    // The override run with nothing to read: the read step's would-block
+    // comes out through `?` before the extra step, so no read is counted.
+    let result =
+        reactor.context_mut().call(t, |h: &mut Batching, ch: &mut Channel<'_, Chat>| h.handle_read(ch));
+    let err = result.expect("the channel is there").expect_err("nothing to read must say would-block");
+    assert!(is_would_block(&err), "got {err:?}");
+    assert_eq!(state.borrow().reads, 3);
+    assert_eq!(flushes(&state).len(), 2);
+    assert!(reactor.context().contains(t));
+    assert!(state.borrow().errors.is_empty(), "{:?}", state.borrow().errors);
 }

@@ -35,10 +35,11 @@
 //!   `writable()` are both true.
 //! * `test_repr` -> `repr_debug`: Python's repr becomes `Debug`: state words,
 //!   address, and the descriptor (or `closed`).
-//! * `test_log` -> `log`: `write_log_line` writes one `kind: message` line
-//!   per call, in order.
+//! * `test_log` -> `log`: the default `log_info` writes one `kind: message`
+//!   line per call to stdout, in order (checked in a child run of this
+//!   test binary, whose stdout the test reads).
 //! * `test_log_info` -> `log_info`: info and error lines are written,
-//!   warnings dropped (asyncore's default `ignore_log_types`).
+//!   warnings dropped (asyncore's default `ignore_log_types`); likewise.
 //! * `test_unhandled` -> `unhandled`: the default `handle_connect`,
 //!   `handle_write`, `handle_read` and `handle_expt`, triggered by real
 //!   events, each report their "unhandled ... event" warning through
@@ -79,12 +80,12 @@ use std::io::{self, Read};
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{listen_addr, loop_until, pattern, remove_socket_file, Log, WAIT_LIMIT};
 use pollreactor::{
-    write_log_line, Address, Backend, Channel, Dispatcher, Family, Handler, LogKind, LoopOptions, Reactor,
-    SockType, Socket, Token, DISCONNECTED,
+    Address, Backend, Channel, Dispatcher, Family, Handler, Layer, LogKind, LoopOptions, Plain, Reactor,
+    SockType, Socket, Token, WithSend, DISCONNECTED,
 };
 
 /// CPython's family matrix.
@@ -97,32 +98,48 @@ const IP_FAMILIES: [Family; 2] = [Family::Inet, Family::Inet6];
 // The strict handler (CPython's BaseTestHandler, BaseServer, BaseClient)
 // ---------------------------------------------------------------------------
 
-type Hook = Box<dyn FnMut(&mut Channel<'_>, &Log) -> io::Result<()>>;
-type AcceptedHook = Box<dyn FnMut(&mut Channel<'_>, Socket, Address, &Log) -> io::Result<()>>;
-type ErrorHook = Box<dyn FnMut(&mut Channel<'_>, io::Error, &Log)>;
+type Hook<L> = Box<dyn FnMut(&mut Channel<'_, L>, &Log) -> io::Result<()>>;
+type AcceptedHook<L> = Box<dyn FnMut(&mut Channel<'_, L>, Socket, Address, &Log) -> io::Result<()>>;
+type ErrorHook<L> = Box<dyn FnMut(&mut Channel<'_, L>, io::Error, &Log)>;
 
 /// A handler whose callbacks a scenario plugs in. Unset callbacks behave as
 /// in CPython's `BaseTestHandler`: `handle_read`/`handle_write` keep
 /// asyncore's defaults; `handle_accept` (unless `handle_accepted` is set),
 /// `handle_accepted`, `handle_connect`, `handle_expt` and `handle_close`
 /// record an `UNEXPECTED` line; `handle_error` panics.
-struct Probe {
+///
+/// `L` is the channel's layer: `Probe` serves plain dispatchers,
+/// `Probe<WithSend>` (made with [`Probe::of`]) `with_send()` ones.
+struct Probe<L = Plain> {
     name: &'static str,
     log: Log,
     readable: Option<bool>,
     writable: Option<bool>,
-    read: Option<Hook>,
-    write: Option<Hook>,
-    connect: Option<Hook>,
-    expt: Option<Hook>,
-    close: Option<Hook>,
-    accept: Option<Hook>,
-    accepted: Option<AcceptedHook>,
-    error: Option<ErrorHook>,
+    read: Option<Hook<L>>,
+    write: Option<Hook<L>>,
+    connect: Option<Hook<L>>,
+    expt: Option<Hook<L>>,
+    close: Option<Hook<L>>,
+    accept: Option<Hook<L>>,
+    accepted: Option<AcceptedHook<L>>,
+    error: Option<ErrorHook<L>>,
 }
 
 impl Probe {
+    /// A strict handler of a plain dispatcher.
     fn new(name: &'static str, log: &Log) -> Probe {
+        Probe::of(name, log)
+    }
+
+    /// CPython's `BaseClient`: strict, but a connect is expected.
+    fn client(log: &Log) -> Probe {
+        Probe::new("client", log).on_connect(|_, _| Ok(()))
+    }
+}
+
+impl<L: Layer> Probe<L> {
+    /// A strict handler of a channel of layer `L`.
+    fn of(name: &'static str, log: &Log) -> Probe<L> {
         Probe {
             name,
             log: log.clone(),
@@ -139,60 +156,58 @@ impl Probe {
         }
     }
 
-    /// CPython's `BaseClient`: strict, but a connect is expected.
-    fn client(log: &Log) -> Probe {
-        Probe::new("client", log).on_connect(|_, _| Ok(()))
-    }
-
-    fn readable(mut self, on: bool) -> Probe {
+    fn readable(mut self, on: bool) -> Probe<L> {
         self.readable = Some(on);
         self
     }
 
-    fn writable(mut self, on: bool) -> Probe {
+    fn writable(mut self, on: bool) -> Probe<L> {
         self.writable = Some(on);
         self
     }
 
-    fn on_read(mut self, f: impl FnMut(&mut Channel<'_>, &Log) -> io::Result<()> + 'static) -> Probe {
+    fn on_read(mut self, f: impl FnMut(&mut Channel<'_, L>, &Log) -> io::Result<()> + 'static) -> Probe<L> {
         self.read = Some(Box::new(f));
         self
     }
 
-    fn on_write(mut self, f: impl FnMut(&mut Channel<'_>, &Log) -> io::Result<()> + 'static) -> Probe {
+    fn on_write(mut self, f: impl FnMut(&mut Channel<'_, L>, &Log) -> io::Result<()> + 'static) -> Probe<L> {
         self.write = Some(Box::new(f));
         self
     }
 
-    fn on_connect(mut self, f: impl FnMut(&mut Channel<'_>, &Log) -> io::Result<()> + 'static) -> Probe {
+    fn on_connect(
+        mut self,
+        f: impl FnMut(&mut Channel<'_, L>, &Log) -> io::Result<()> + 'static,
+    ) -> Probe<L> {
         self.connect = Some(Box::new(f));
         self
     }
 
-    fn on_expt(mut self, f: impl FnMut(&mut Channel<'_>, &Log) -> io::Result<()> + 'static) -> Probe {
+    fn on_expt(mut self, f: impl FnMut(&mut Channel<'_, L>, &Log) -> io::Result<()> + 'static) -> Probe<L> {
         self.expt = Some(Box::new(f));
         self
     }
 
-    fn on_close(mut self, f: impl FnMut(&mut Channel<'_>, &Log) -> io::Result<()> + 'static) -> Probe {
+    fn on_close(mut self, f: impl FnMut(&mut Channel<'_, L>, &Log) -> io::Result<()> + 'static) -> Probe<L> {
         self.close = Some(Box::new(f));
         self
     }
 
-    fn on_accept(mut self, f: impl FnMut(&mut Channel<'_>, &Log) -> io::Result<()> + 'static) -> Probe {
+    fn on_accept(mut self, f: impl FnMut(&mut Channel<'_, L>, &Log) -> io::Result<()> + 'static) -> Probe<L> {
         self.accept = Some(Box::new(f));
         self
     }
 
     fn on_accepted(
         mut self,
-        f: impl FnMut(&mut Channel<'_>, Socket, Address, &Log) -> io::Result<()> + 'static,
-    ) -> Probe {
+        f: impl FnMut(&mut Channel<'_, L>, Socket, Address, &Log) -> io::Result<()> + 'static,
+    ) -> Probe<L> {
         self.accepted = Some(Box::new(f));
         self
     }
 
-    fn on_error(mut self, f: impl FnMut(&mut Channel<'_>, io::Error, &Log) + 'static) -> Probe {
+    fn on_error(mut self, f: impl FnMut(&mut Channel<'_, L>, io::Error, &Log) + 'static) -> Probe<L> {
         self.error = Some(Box::new(f));
         self
     }
@@ -203,58 +218,53 @@ impl Probe {
     }
 }
 
-impl Handler for Probe {
-    fn readable(&mut self, d: &Dispatcher) -> bool {
-        self.readable.unwrap_or_else(|| d.default_readable())
+impl<L: Layer> Handler<L> for Probe<L> {
+    fn readable(&mut self, d: &Dispatcher<L>) -> bool {
+        self.readable.unwrap_or_else(|| L::readable(d))
     }
 
-    fn writable(&mut self, d: &Dispatcher) -> bool {
-        self.writable.unwrap_or_else(|| d.default_writable())
+    fn writable(&mut self, d: &Dispatcher<L>) -> bool {
+        self.writable.unwrap_or_else(|| L::writable(d))
     }
 
-    fn handle_read(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+    fn handle_read(&mut self, ch: &mut Channel<'_, L>) -> io::Result<()> {
         match &mut self.read {
             Some(f) => f(ch, &self.log),
-            None => {
-                self.log_info("unhandled read event", LogKind::Warning);
-                Ok(())
-            }
+            // The plain and with_send layers' default: a warning.
+            None => L::handle_read(self, ch),
         }
     }
 
-    fn handle_write(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+    fn handle_write(&mut self, ch: &mut Channel<'_, L>) -> io::Result<()> {
         match &mut self.write {
             Some(f) => f(ch, &self.log),
-            None if ch.is_with_send() || ch.pending_output() > 0 => ch.initiate_send(),
-            None => {
-                self.log_info("unhandled write event", LogKind::Warning);
-                Ok(())
-            }
+            // A warning (plain), or a flush of the queue (with_send).
+            None => L::handle_write(self, ch),
         }
     }
 
-    fn handle_connect(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+    fn handle_connect(&mut self, ch: &mut Channel<'_, L>) -> io::Result<()> {
         match &mut self.connect {
             Some(f) => f(ch, &self.log),
             None => self.unexpected("handle_connect"),
         }
     }
 
-    fn handle_expt(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+    fn handle_expt(&mut self, ch: &mut Channel<'_, L>) -> io::Result<()> {
         match &mut self.expt {
             Some(f) => f(ch, &self.log),
             None => self.unexpected("handle_expt"),
         }
     }
 
-    fn handle_close(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+    fn handle_close(&mut self, ch: &mut Channel<'_, L>) -> io::Result<()> {
         match &mut self.close {
             Some(f) => f(ch, &self.log),
             None => self.unexpected("handle_close"),
         }
     }
 
-    fn handle_accept(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+    fn handle_accept(&mut self, ch: &mut Channel<'_, L>) -> io::Result<()> {
         if let Some(f) = &mut self.accept {
             return f(ch, &self.log);
         }
@@ -268,14 +278,14 @@ impl Handler for Probe {
         Ok(())
     }
 
-    fn handle_accepted(&mut self, ch: &mut Channel<'_>, sock: Socket, addr: Address) -> io::Result<()> {
+    fn handle_accepted(&mut self, ch: &mut Channel<'_, L>, sock: Socket, addr: Address) -> io::Result<()> {
         match &mut self.accepted {
             Some(f) => f(ch, sock, addr, &self.log),
             None => self.unexpected("handle_accepted"),
         }
     }
 
-    fn handle_error(&mut self, ch: &mut Channel<'_>, err: io::Error) {
+    fn handle_error(&mut self, ch: &mut Channel<'_, L>, err: io::Error) {
         match &mut self.error {
             Some(f) => f(ch, err, &self.log),
             None => panic!("{}: handle_error called on {:?}: {err} ({:?})", self.name, **ch, err.kind()),
@@ -296,6 +306,28 @@ fn assert_no_unexpected(log: &Log, family: Family, backend: Backend) {
     );
 }
 
+/// `common::loop_until`, but `done` gets the reactor mutably, as a look at
+/// a channel's dispatcher ([`state`]) needs: runs loop iterations (10 ms
+/// wait each) until `done` holds, failing with `what` after [`WAIT_LIMIT`].
+fn loop_until_mut(
+    reactor: &mut Reactor,
+    backend: Backend,
+    what: &str,
+    mut done: impl FnMut(&mut Reactor) -> bool,
+) {
+    let deadline = Instant::now() + WAIT_LIMIT;
+    while !done(reactor) {
+        assert!(Instant::now() < deadline, "timed out after {WAIT_LIMIT:?} waiting for {what} ({backend:?})");
+        reactor.poll_once(Some(Duration::from_millis(10)), backend).expect("poll_once failed");
+    }
+}
+
+/// What `f` reads of the dispatcher of channel `t`, a `Probe<L>`'s (`None`
+/// if there is no such channel).
+fn state<L: Layer, R>(reactor: &mut Reactor, t: Token, f: impl FnOnce(&Dispatcher<L>) -> R) -> Option<R> {
+    reactor.context_mut().call(t, |_: &mut Probe<L>, ch: &mut Channel<'_, L>| f(ch))
+}
+
 /// CPython's `loop_waiting_for_flag`: iterate until `done` holds (or a
 /// strict callback misfired), then check no strict callback misfired.
 fn wait_until(
@@ -304,10 +336,10 @@ fn wait_until(
     family: Family,
     log: &Log,
     what: &str,
-    mut done: impl FnMut(&Reactor) -> bool,
+    mut done: impl FnMut(&mut Reactor) -> bool,
 ) {
     let what = format!("{what} ({family:?})");
-    loop_until(reactor, backend, &what, |r| done(r) || !unexpected_lines(log).is_empty());
+    loop_until_mut(reactor, backend, &what, |r| done(r) || !unexpected_lines(log).is_empty());
     assert_no_unexpected(log, family, backend);
 }
 
@@ -358,7 +390,7 @@ fn base_server(
 
 /// CPython's default `BaseServer` handler: a strict `BaseTestHandler`.
 fn plain_handler(ch: &mut Channel<'_>, sock: Socket, log: &Log) -> io::Result<()> {
-    ch.add(Dispatcher::new(sock)?, Probe::new("handler", log))?;
+    ch.context().add(Dispatcher::new(sock)?, Probe::new("handler", log))?;
     Ok(())
 }
 
@@ -395,7 +427,7 @@ fn handle_connect(backend: Backend) {
             reactor.poll_once(Some(Duration::from_millis(10)), backend).unwrap();
         }
         assert_eq!(log.count("client connect"), 1, "{family:?}/{backend:?}");
-        assert!(reactor.dispatcher(client).unwrap().connected());
+        assert!(state(&mut reactor, client, |d: &Dispatcher| d.connected()).unwrap());
         assert_no_unexpected(&log, family, backend);
     }
 }
@@ -440,7 +472,7 @@ fn handle_accepted(backend: Backend) {
             "{family:?}/{backend:?}: {:?}",
             log.events()
         );
-        assert!(reactor.dispatcher(server.token).unwrap().accepting());
+        assert!(state(&mut reactor, server.token, |d: &Dispatcher| d.accepting()).unwrap());
     }
 }
 
@@ -453,7 +485,7 @@ fn handle_read(backend: Backend) {
             let mut d = Dispatcher::new(sock)?;
             let sent = d.send(&[b'x'; 1024])?;
             log.push(format!("handler sent {sent}"));
-            ch.add(d, Probe::new("handler", log))?;
+            ch.context().add(d, Probe::new("handler", log))?;
             Ok(())
         });
         let client = Probe::client(&log).on_read(|ch, log| {
@@ -513,7 +545,7 @@ fn handle_close(backend: Backend) {
         wait_for(&mut reactor, backend, family, &log, "client close");
         assert!(log.contains("handler closed"));
         assert_eq!(log.count("client close"), 1, "{family:?}/{backend:?}");
-        assert!(!reactor.contains(client), "{family:?}/{backend:?}");
+        assert!(!reactor.context().contains(client), "{family:?}/{backend:?}");
     }
 }
 
@@ -531,7 +563,7 @@ fn handle_close_after_conn_broken(backend: Backend) {
                 log.push("handler closed");
                 Ok(())
             });
-            ch.add(Dispatcher::new(sock)?, handler)?;
+            ch.context().add(Dispatcher::new(sock)?, handler)?;
             Ok(())
         });
         // The client writes on every write event: once the server is gone,
@@ -558,7 +590,7 @@ fn handle_close_after_conn_broken(backend: Backend) {
             probe.contains("client close") || probe.contains("client expt")
         });
         assert!(log.contains("handler closed"), "{:?}", log.events());
-        assert!(!reactor.contains(client));
+        assert!(!reactor.context().contains(client));
     }
 }
 
@@ -570,7 +602,7 @@ fn handle_expt(backend: Backend) {
         // The server's handler sends one byte of urgent data at once.
         let server = base_server(&mut reactor, family, &log, |ch, sock, log| {
             sock.send_oob(&[244])?;
-            ch.add(Dispatcher::new(sock)?, Probe::new("handler", log))?;
+            ch.context().add(Dispatcher::new(sock)?, Probe::new("handler", log))?;
             Ok(())
         });
         let client = Probe::client(&log).on_expt(|ch, log| {
@@ -608,38 +640,39 @@ fn connection_attributes(backend: Backend) {
         let mut reactor = Reactor::new();
         let server = base_server(&mut reactor, family, &log, plain_handler);
         let client = base_client(&mut reactor, family, &server.addr, Probe::client(&log));
-        let flags = |r: &Reactor, t: Token| {
-            let d = r.dispatcher(t).expect("channel present");
-            (d.connected(), d.accepting())
+        let flags = |r: &mut Reactor, t: Token| {
+            state(r, t, |d: &Dispatcher| (d.connected(), d.accepting())).expect("channel present")
         };
         // Before the loop: the server listens; the client does not.
-        assert_eq!(flags(&reactor, server.token), (false, true));
-        assert!(!reactor.dispatcher(client).unwrap().accepting());
+        assert_eq!(flags(&mut reactor, server.token), (false, true));
+        assert!(!state(&mut reactor, client, |d: &Dispatcher| d.accepting()).unwrap());
         // Loop until the client is connected.
         wait_until(&mut reactor, backend, family, &log, "client connected", |r| {
-            r.dispatcher(client).is_some_and(|d| d.connected())
+            state(r, client, |d: &Dispatcher| d.connected()).unwrap_or(false)
         });
-        assert_eq!(flags(&reactor, server.token), (false, true), "{family:?}");
-        assert_eq!(flags(&reactor, client), (true, false), "{family:?}");
+        assert_eq!(flags(&mut reactor, server.token), (false, true), "{family:?}");
+        assert_eq!(flags(&mut reactor, client), (true, false), "{family:?}");
         // Close the client.
         let after = reactor
-            .call(client, |_, ch| {
+            .context_mut()
+            .call(client, |_: &mut Probe, ch: &mut Channel<'_>| {
                 ch.close();
                 (ch.connected(), ch.accepting())
             })
             .unwrap();
         assert_eq!(after, (false, false), "{family:?}");
-        assert!(!reactor.contains(client));
-        assert_eq!(flags(&reactor, server.token), (false, true), "{family:?}");
+        assert!(!reactor.context().contains(client));
+        assert_eq!(flags(&mut reactor, server.token), (false, true), "{family:?}");
         // Stop serving.
         let after = reactor
-            .call(server.token, |_, ch| {
+            .context_mut()
+            .call(server.token, |_: &mut Probe, ch: &mut Channel<'_>| {
                 ch.close();
                 (ch.connected(), ch.accepting())
             })
             .unwrap();
         assert_eq!(after, (false, false), "{family:?}");
-        assert!(!reactor.contains(server.token));
+        assert!(!reactor.context().contains(server.token));
         assert_no_unexpected(&log, family, backend);
     }
 }
@@ -694,7 +727,7 @@ fn quick_connect(backend: Backend) {
             // a channel that is not connected.
             let d = Dispatcher::new(sock)?;
             log.push(format!("handler connected={}", d.connected()));
-            ch.add(d, Probe::new("handler", log))?;
+            ch.context().add(d, Probe::new("handler", log))?;
             Ok(())
         });
         // A blocking client: connect (the kernel completes it from the
@@ -712,8 +745,8 @@ fn quick_connect(backend: Backend) {
             reactor.poll_once(Some(Duration::from_millis(10)), backend).unwrap();
         }
         assert_no_unexpected(&log, family, backend);
-        assert!(reactor.contains(server.token));
-        assert!(reactor.dispatcher(server.token).unwrap().accepting());
+        assert!(reactor.context().contains(server.token));
+        assert!(state(&mut reactor, server.token, |d: &Dispatcher| d.accepting()).unwrap());
         // Linux hands out the reset connection; its getpeername fails.
         #[cfg(target_os = "linux")]
         assert!(log.contains("handler connected=false"), "{family:?}/{backend:?}: {:?}", log.events());
@@ -770,13 +803,13 @@ impl Faulty {
             Fail::Plain => Err(io::Error::other(format!("boom in {cb:?}"))),
             Fail::Disconnect => Err(io::Error::from_raw_os_error(DISCONNECTED[0])),
             Fail::Exit if self.hits == 1 => {
-                ch.exit_now();
+                ch.context().exit_now();
                 Ok(())
             }
             Fail::Exit => {
                 self.log.push("faulty called again after exit_now");
                 if let Some(t) = self.bystander {
-                    ch.close_channel(t);
+                    ch.context().close(t);
                 }
                 ch.close();
                 Ok(())
@@ -885,7 +918,7 @@ fn faulty_setup(cb: Cb, backend: Backend) -> (Dispatcher, Vec<Socket>, bool, boo
             });
             let t = scratch.add(Dispatcher::new(conn).unwrap(), primer).unwrap();
             wait_for(&mut scratch, backend, Family::Inet, &log, "urgent data ready");
-            let (d, _) = scratch.remove(t).unwrap();
+            let (d, _) = scratch.context_mut().remove::<Plain, Probe>(t).unwrap();
             (d, vec![peer, Socket::from(listener)], true, false)
         }
     }
@@ -920,7 +953,7 @@ fn readwrite_plain_error(backend: Backend) {
         // failed read is not followed by the write that was also due).
         assert_eq!(log.events(), expected, "{cb:?}/{backend:?}");
         // handle_error (overridden here) did not close the channel.
-        assert!(reactor.contains(t), "{cb:?}/{backend:?}");
+        assert!(reactor.context().contains(t), "{cb:?}/{backend:?}");
     }
 }
 
@@ -932,7 +965,7 @@ fn readwrite_disconnect_error(backend: Backend) {
         let log = h.log.clone();
         let mut reactor = Reactor::new();
         let t = reactor.add(d, h).unwrap();
-        loop_until(&mut reactor, backend, "the channel to close", |r| !r.contains(t));
+        loop_until(&mut reactor, backend, "the channel to close", |r| !r.context().contains(t));
         let mut expected = callbacks_up_to(cb);
         expected.push("faulty Close".into());
         assert_eq!(log.events(), expected, "{cb:?}/{backend:?}");
@@ -962,8 +995,8 @@ fn readwriteexc_exit_now(backend: Backend) {
             "{cb:?}/{backend:?}: a callback ran after exit_now: {events:?}"
         );
         assert!(log.count("bystander write") <= 1, "{cb:?}/{backend:?}: the loop went on: {events:?}");
-        assert!(reactor.exit_requested());
-        assert!(reactor.contains(t) && reactor.contains(bystander));
+        assert!(reactor.context().exit_requested());
+        assert!(reactor.context().contains(t) && reactor.context().contains(bystander));
     }
 }
 
@@ -1007,13 +1040,13 @@ fn closeall() {
         assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
         channels.push((t, peer));
     }
-    assert_eq!(reactor.len(), 10);
-    reactor.close_all();
-    assert!(reactor.is_empty());
-    assert_eq!(reactor.len(), 0);
-    assert_eq!(reactor.tokens().count(), 0);
+    assert_eq!(reactor.context().len(), 10);
+    reactor.context_mut().close_all();
+    assert!(reactor.context().is_empty());
+    assert_eq!(reactor.context().len(), 0);
+    assert_eq!(reactor.context().tokens().count(), 0);
     for (t, peer) in &channels {
-        assert!(!reactor.contains(*t));
+        assert!(!reactor.context().contains(*t));
         assert_eq!(peer.recv(&mut [0u8; 1]).unwrap(), 0, "the socket is closed");
     }
     assert!(log.events().is_empty(), "{:?}", log.events());
@@ -1051,14 +1084,48 @@ fn repr_debug() {
     );
 }
 
+/// Names the test that a child run of this binary is for (see [`default_log`]).
+const LOG_CHILD: &str = "POLLREACTOR_TEST_LOG_CHILD";
+const LOG_BEGIN: &str = "--- default log_info begins ---";
+const LOG_END: &str = "--- default log_info ends ---";
+
+/// What the default `log_info` writes for `lines`, called in that order.
+///
+/// It writes to the process's stdout (fd 1), which the test harness does
+/// not capture, so the test named `test` runs again in a child process of
+/// this binary: there (`LOG_CHILD` set) this makes the calls between two
+/// marker lines and returns `None`, and the test returns; here it returns
+/// what the child wrote between the markers.
+fn default_log(test: &str, lines: &[(&str, LogKind)]) -> Option<String> {
+    use std::io::Write;
+    if std::env::var(LOG_CHILD).is_ok_and(|t| t == test) {
+        writeln!(io::stdout().lock(), "\n{LOG_BEGIN}").unwrap();
+        for &(message, kind) in lines {
+            Defaults.log_info(message, kind);
+        }
+        writeln!(io::stdout().lock(), "{LOG_END}").unwrap();
+        io::stdout().flush().unwrap();
+        return None;
+    }
+    let exe = std::env::current_exe().expect("the test binary");
+    let child = std::process::Command::new(exe)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(LOG_CHILD, test)
+        .output()
+        .expect("the child run of the test binary");
+    let stdout = String::from_utf8(child.stdout).expect("utf-8 output");
+    assert!(child.status.success(), "the child run failed: {stdout}");
+    let begin = stdout.find(&format!("{LOG_BEGIN}\n")).expect("the begin marker") + LOG_BEGIN.len() + 1;
+    let end = begin + stdout[begin..].find(LOG_END).expect("the end marker");
+    Some(stdout[begin..end].to_string())
+}
+
 #[test]
 fn log() {
     let l1 = "Lovely spam! Wonderful spam!";
     let l2 = "I don't like spam!";
-    let mut out = Vec::new();
-    write_log_line(&mut out, l1, LogKind::Info);
-    write_log_line(&mut out, l2, LogKind::Info);
-    assert_eq!(String::from_utf8(out).unwrap(), format!("info: {l1}\ninfo: {l2}\n"));
+    let Some(out) = default_log("log", &[(l1, LogKind::Info), (l2, LogKind::Info)]) else { return };
+    assert_eq!(out, format!("info: {l1}\ninfo: {l2}\n"));
 }
 
 #[test]
@@ -1066,12 +1133,10 @@ fn log_info() {
     let l1 = "Have you got anything without spam?";
     let l2 = "Why can't she have egg bacon spam and sausage?";
     let l3 = "THAT'S got spam in it!";
-    let mut out = Vec::new();
-    write_log_line(&mut out, l1, LogKind::Error);
-    write_log_line(&mut out, l2, LogKind::Info);
-    write_log_line(&mut out, "dropped", LogKind::Warning);
-    write_log_line(&mut out, l3, LogKind::Error);
-    assert_eq!(String::from_utf8(out).unwrap(), format!("error: {l1}\ninfo: {l2}\nerror: {l3}\n"));
+    let lines =
+        [(l1, LogKind::Error), (l2, LogKind::Info), ("dropped", LogKind::Warning), (l3, LogKind::Error)];
+    let Some(out) = default_log("log_info", &lines) else { return };
+    assert_eq!(out, format!("error: {l1}\ninfo: {l2}\nerror: {l3}\n"));
     assert_eq!(LogKind::Warning.to_string(), "warning");
 }
 
@@ -1121,7 +1186,8 @@ fn unhandled(backend: Backend) {
     assert!(events.iter().all(|e| known.contains(&e.as_str())), "{backend:?}: {events:?}");
     assert_eq!(log.count(UNHANDLED_CONNECT), 1);
     // Nothing closed.
-    assert!(reactor.dispatcher(t).unwrap().connected());
+    let connected = reactor.context_mut().call(t, |_: &mut Recorder, ch: &mut Channel<'_>| ch.connected());
+    assert_eq!(connected, Some(true));
 }
 
 /// Fails every write; everything else is asyncore's default.
@@ -1146,7 +1212,7 @@ fn handle_error_default_reports(backend: Backend) {
     let d = Dispatcher::new(a).unwrap();
     let fd = d.fileno().unwrap();
     let t = reactor.add(d, FailingWriter { log: log.clone() }).unwrap();
-    loop_until(&mut reactor, backend, "the default handle_error", |r| !r.contains(t));
+    loop_until(&mut reactor, backend, "the default handle_error", |r| !r.context().contains(t));
     let events = log.events();
     assert_eq!(events.len(), 2, "{backend:?}: {events:?}");
     // The error line names the error and the channel it happened on.
@@ -1189,7 +1255,7 @@ fn send_through(backend: Backend, data: &[u8], stall: bool) {
     d.connect(addr).unwrap();
     // CPython's dispatcherwithsend_noread: never readable, connect is fine.
     // handle_write is the default flush, watched for short sends.
-    let client = Probe::new("client", &log)
+    let client = Probe::<WithSend>::of("client", &log)
         .readable(false)
         .on_connect(|_, log| {
             log.push("client connect");
@@ -1203,7 +1269,8 @@ fn send_through(backend: Backend, data: &[u8], stall: bool) {
     // CPython sleeps for the connect; we wait for it.
     wait_for(&mut reactor, backend, Family::Inet, &log, "client connect");
     reactor
-        .call(t, |_, ch| -> io::Result<()> {
+        .context_mut()
+        .call(t, |_: &mut Probe<WithSend>, ch: &mut Channel<'_, WithSend>| -> io::Result<()> {
             ch.send_buffered(data)?;
             ch.send_buffered(data)?;
             ch.send_buffered(b"\n")
@@ -1214,27 +1281,32 @@ fn send_through(backend: Backend, data: &[u8], stall: bool) {
         // Before each iteration: did the last one bring a write event?
         let probe = log.clone();
         let mut writes_before: Option<usize> = None;
-        loop_until(&mut reactor, backend, "the socket to fill", |r| {
+        loop_until_mut(&mut reactor, backend, "the socket to fill", |r| {
             let writes = probe.count("client write");
             let stalled = writes_before == Some(writes);
             writes_before = Some(writes);
-            stalled || r.dispatcher(t).unwrap().pending_output() == 0
+            stalled || pending_output(r, t) == 0
         });
         // The stall really happened: bytes stayed queued while the socket
         // took none.
-        assert!(reactor.dispatcher(t).unwrap().pending_output() > 0, "{backend:?}: the socket never filled");
+        assert!(pending_output(&mut reactor, t) > 0, "{backend:?}: the socket never filled");
         go.send(()).unwrap();
     }
     wait_until(&mut reactor, backend, Family::Inet, &log, "the output queue to drain", |r| {
-        r.dispatcher(t).unwrap().pending_output() == 0
+        pending_output(r, t) == 0
     });
     // Everything is with the kernel: closing now still delivers it all.
-    reactor.close(t);
+    reactor.context_mut().close(t);
     let got = server.join().unwrap().unwrap();
     let mut expected = [data, data].concat();
     expected.push(b'\n');
     assert_eq!(got.len(), expected.len(), "{backend:?}");
     assert!(got == expected, "{backend:?}: bytes differ or out of order");
+}
+
+/// The bytes queued on the `with_send()` client `t`.
+fn pending_output(reactor: &mut Reactor, t: Token) -> usize {
+    state(reactor, t, |d: &Dispatcher<WithSend>| d.pending_output()).expect("the client is there")
 }
 
 fn dispatcher_with_send_send(backend: Backend) {

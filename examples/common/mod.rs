@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use pollreactor::{Backend, Context, Dispatcher, Handler, LoopOptions, Reactor};
+use pollreactor::{Backend, Context, Dispatcher, Handler, LoopOptions, ParseBackendError, Reactor};
 
 /// The options of the example servers: `--addr HOST:PORT --backend NAME`.
 pub struct ServerArgs {
@@ -25,10 +25,7 @@ impl ServerArgs {
                     std::process::exit(0);
                 }
                 "--addr" => args.addr = value_of(&arg, argv.next(), usage),
-                "--backend" => {
-                    let name = value_of(&arg, argv.next(), usage);
-                    args.backend = name.parse().unwrap_or_else(|e: String| usage_error(&e, usage));
-                }
+                "--backend" => args.backend = backend_of(&value_of(&arg, argv.next(), usage), usage),
                 other => usage_error(&format!("unknown argument {other:?}"), usage),
             }
         }
@@ -39,6 +36,11 @@ impl ServerArgs {
 /// The value after an option, or a usage error if there is none.
 pub fn value_of(option: &str, value: Option<String>, usage: &str) -> String {
     value.unwrap_or_else(|| usage_error(&format!("{option} needs a value"), usage))
+}
+
+/// The backend `--backend NAME` names, or a usage error.
+pub fn backend_of(name: &str, usage: &str) -> Backend {
+    name.parse().unwrap_or_else(|e: ParseBackendError| usage_error(&e.to_string(), usage))
 }
 
 /// Reports a command-line problem and exits with status 2.
@@ -65,45 +67,52 @@ fn program() -> String {
     std::env::args().next().and_then(|p| p.rsplit('/').next().map(str::to_string)).unwrap_or_default()
 }
 
-/// What every example server's `main` does: listen on `args.addr` (backlog
-/// 128, not the manual's 5: wrk opens 100 connections at once), print
-/// `listening on HOST:PORT`, and run the loop until SIGINT or SIGTERM,
-/// which close every channel and exit 0.
-pub fn serve(args: &ServerArgs, listener: impl Handler) -> ExitCode {
-    let server = match Dispatcher::listen_tcp(args.addr.as_str(), 128) {
-        Ok(server) => server,
-        Err(e) => return fail(&format!("cannot listen on {}", args.addr), e),
-    };
-    let addr = match server.local_addr() {
-        Ok(addr) => addr,
-        Err(e) => return fail("cannot read the listening address", e),
-    };
-    let mut reactor = new_reactor();
+/// The listen backlog of every example server: not the manual's 5, since
+/// wrk opens 100 connections at once, and a full backlog drops SYNs.
+pub const BACKLOG: i32 = 128;
+
+/// SIGINT and SIGTERM close every channel and end the loop, so the
+/// program exits 0.
+pub fn stop_on_signals(reactor: &mut Reactor) -> std::io::Result<()> {
     for signal in [libc::SIGINT, libc::SIGTERM] {
-        let stop = |ctx: &mut Context| {
+        reactor.on_signal(signal, |ctx: &mut Context| {
             ctx.close_all();
             ctx.exit_now();
-        };
-        if let Err(e) = reactor.on_signal(signal, stop) {
-            return fail("cannot handle signals", e);
-        }
+        })?;
     }
-    if let Err(e) = reactor.add(server, listener) {
-        return fail("cannot add the listener", e);
+    Ok(())
+}
+
+/// Traces each iteration to stderr when `POLLREACTOR_TRACE=1`.
+pub fn trace_if_asked(reactor: &mut Reactor) {
+    if std::env::var_os("POLLREACTOR_TRACE").is_some_and(|v| v == "1") {
+        reactor.set_trace(Some(Box::new(std::io::stderr())));
     }
-    // Said only now that signals are handled, so a script may stop us at once.
-    say(&format!("listening on {addr}"));
-    match reactor.run(LoopOptions::default().backend(args.backend).timeout(None)) {
+}
+
+/// What the other example servers' `main` does (echo_server spells it
+/// out): listen on `args.addr`, print `listening on HOST:PORT`, and run
+/// the loop until SIGINT or SIGTERM, which close every channel and exit 0.
+pub fn serve(args: &ServerArgs, listener: impl Handler) -> ExitCode {
+    let run = || -> std::io::Result<()> {
+        let server = Dispatcher::listen_tcp(args.addr.as_str(), BACKLOG)?;
+        let addr = server.local_addr()?;
+        let mut reactor = Reactor::new();
+        trace_if_asked(&mut reactor);
+        reactor.add(server, listener)?;
+        stop_on_signals(&mut reactor)?;
+        say(&format!("listening on {addr}"));
+        reactor.run(LoopOptions::default().backend(args.backend).timeout(None))
+    };
+    match run() {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail("event loop failed", e),
+        Err(e) => fail(&format!("serving on {}", args.addr), e),
     }
 }
 
 /// A reactor, tracing each iteration to stderr when `POLLREACTOR_TRACE=1`.
 pub fn new_reactor() -> Reactor {
     let mut reactor = Reactor::new();
-    if std::env::var_os("POLLREACTOR_TRACE").is_some_and(|v| v == "1") {
-        reactor.set_trace(Some(Box::new(std::io::stderr())));
-    }
+    trace_if_asked(&mut reactor);
     reactor
 }

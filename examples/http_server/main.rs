@@ -18,7 +18,7 @@ use std::io;
 use std::process::ExitCode;
 
 use parse::{parse_request, Request};
-use pollreactor::{Address, Channel, Dispatcher, Handler, Socket};
+use pollreactor::{Address, Channel, Chat, Dispatcher, Handler, Socket};
 
 const USAGE: &str = "\
 usage: http_server [--addr HOST:PORT] [--backend poll|select|epoll]
@@ -47,11 +47,12 @@ const NOT_ALLOWED: &[u8] =
 /// The most a request head (request line and headers) may take.
 const MAX_HEAD: usize = 8 * 1024;
 
-/// One connection: a chat channel whose records are request heads.
+/// One connection (`asynchat.async_chat`): a chat channel whose records
+/// are request heads.
 struct HttpChannel;
 
-impl Handler for HttpChannel {
-    fn found_terminator(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+impl Handler<Chat> for HttpChannel {
+    fn found_terminator(&mut self, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
         if ch.closing() {
             // Requests pipelined after a `Connection: close` get no answer.
             return Ok(());
@@ -67,7 +68,7 @@ impl Handler for HttpChannel {
         }
     }
 
-    fn handle_error(&mut self, ch: &mut Channel<'_>, err: io::Error) {
+    fn handle_error(&mut self, ch: &mut Channel<'_, Chat>, err: io::Error) {
         // The record cap: a request head longer than MAX_HEAD.
         if err.kind() == io::ErrorKind::InvalidData && respond_and_close(ch, TOO_LARGE).is_ok() {
             return;
@@ -76,13 +77,14 @@ impl Handler for HttpChannel {
     }
 }
 
-fn respond_and_close(ch: &mut Channel<'_>, response: &[u8]) -> io::Result<()> {
+fn respond_and_close(ch: &mut Channel<'_, Chat>, response: &[u8]) -> io::Result<()> {
     ch.push(response)?;
     ch.close_when_done();
     Ok(())
 }
 
-/// The listener: each connection becomes a chat channel split at blank lines.
+/// The listener (`asyncore.dispatcher`): each connection becomes a chat
+/// channel split at blank lines.
 struct HttpServer;
 
 impl Handler for HttpServer {
@@ -92,7 +94,7 @@ impl Handler for HttpServer {
         let mut conn = Dispatcher::new(sock)?.with_chat();
         conn.set_terminator(b"\r\n\r\n");
         conn.set_max_record(Some(MAX_HEAD));
-        ch.add(conn, HttpChannel)?;
+        ch.context().add(conn, HttpChannel)?;
         Ok(())
     }
 }

@@ -11,7 +11,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use pollreactor::{Backend, Channel, Dispatcher, Family, Handler, Reactor, SockType, Socket};
+use pollreactor::{Backend, Channel, Chat, Dispatcher, Family, Handler, Reactor, SockType, Socket};
 
 #[derive(Default)]
 struct Seen {
@@ -21,21 +21,21 @@ struct Seen {
 
 struct Recorder(Rc<RefCell<Seen>>);
 
-impl Handler for Recorder {
-    fn collect_incoming_data(&mut self, _: &mut Channel<'_>, data: &[u8]) -> io::Result<()> {
+impl Handler<Chat> for Recorder {
+    fn collect_incoming_data(&mut self, _: &mut Channel<'_, Chat>, data: &[u8]) -> io::Result<()> {
         assert!(!data.is_empty(), "collect_incoming_data with no data");
         self.0.borrow_mut().current.extend_from_slice(data);
         Ok(())
     }
 
-    fn found_terminator(&mut self, _: &mut Channel<'_>) -> io::Result<()> {
+    fn found_terminator(&mut self, _: &mut Channel<'_, Chat>) -> io::Result<()> {
         let mut seen = self.0.borrow_mut();
         let record = std::mem::take(&mut seen.current);
         seen.records.push(record);
         Ok(())
     }
 
-    fn writable(&mut self, _: &Dispatcher) -> bool {
+    fn writable(&mut self, _: &Dispatcher<Chat>) -> bool {
         false
     }
 }
@@ -78,7 +78,7 @@ fuzz_target!(|input: &[u8]| {
     assert_eq!(theirs.send(stream).unwrap(), stream.len());
     drop(theirs);
     // Read until the end of file closes the channel.
-    while !reactor.is_empty() {
+    while !reactor.context().is_empty() {
         reactor.poll_once(Some(Duration::from_secs(5)), Backend::Poll).unwrap();
     }
     let (records, tail) = reference(stream, terminator);

@@ -27,7 +27,7 @@
 pub(crate) mod addr;
 #[cfg(test)]
 pub(crate) mod alloc;
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(all(any(target_os = "linux", target_os = "android"), not(pollreactor_portable)))]
 pub(crate) mod epoll;
 pub(crate) mod fd;
 pub(crate) mod poll;
