@@ -17,7 +17,7 @@ use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 use crate::backend::Ready;
-use crate::dispatcher::{Clock, Dispatcher, Plain};
+use crate::dispatcher::{Clock, CloseReason, Dispatcher, Plain};
 use crate::map::{Slab, Token};
 use crate::timer::{deadline_after, Action, TimerId, Timers};
 use crate::trace::Trace;
@@ -46,6 +46,16 @@ pub(crate) trait AnyChannel: Any {
     fn clock(&mut self, now: &mut Option<Instant>) -> Clock;
     /// `readable()` and `writable()` (never asked of a listener).
     fn interest(&mut self) -> (bool, bool);
+    /// Whether its output queue is over its high-water mark.
+    fn throttled(&self) -> bool;
+    /// The channel whose queue paces this one's reading.
+    fn paced_by(&self) -> Option<Token>;
+    /// Notes that the reactor left its reading out this iteration.
+    fn hold_reading(&mut self);
+    /// A timeout passed: announce the close (`handle_close`, once).
+    fn expire(&mut self, ctx: &mut Context, token: Token, reason: CloseReason);
+    /// Its channel timers, to cancel when it leaves the map.
+    fn take_timers(&mut self) -> Vec<TimerId>;
     /// Turns `ready` into callbacks, then settles.
     fn dispatch(&mut self, ctx: &mut Context, token: Token, ready: Ready);
     /// The callbacks a method left due (see `dispatch::settle`).
@@ -89,6 +99,10 @@ pub struct Context {
     read_buffer: Vec<u8>,
     /// Confine a panicking callback to its channel's `handle_error`.
     pub(crate) catch_panics: bool,
+    /// The timer whose action is running, if one is.
+    current_timer: Option<TimerId>,
+    /// Calls deferred until the running callback returns.
+    deferred: Vec<Once>,
 }
 
 impl Context {
@@ -163,6 +177,7 @@ impl Context {
                 let Some(Slot::Live(mut boxed)) = self.channels.remove(t) else { unreachable!() };
                 let fd = boxed.fileno();
                 boxed.close();
+                self.cancel_channel_timers(&mut boxed);
                 self.forget(fd);
             }
             None => return false,
@@ -178,7 +193,8 @@ impl Context {
             Slot::Live(boxed) if boxed.as_any().is::<Entry<L, H>>() => {}
             _ => return None,
         }
-        let Some(Slot::Live(boxed)) = self.channels.remove(t) else { unreachable!() };
+        let Some(Slot::Live(mut boxed)) = self.channels.remove(t) else { unreachable!() };
+        self.cancel_channel_timers(&mut boxed);
         self.forget(None);
         let any: Box<dyn Any> = boxed;
         let entry = any.downcast::<Entry<L, H>>().ok()?;
@@ -258,6 +274,52 @@ impl Context {
         self.timers.len()
     }
 
+    /// The timer whose action is running now, if one is: a periodic timer
+    /// stops itself with `ctx.cancel_timer(ctx.current_timer().unwrap())`.
+    ///
+    /// ```
+    /// use pollreactor::{LoopOptions, Reactor};
+    /// use std::time::Duration;
+    /// let mut reactor = Reactor::new();
+    /// let mut ticks = 0;
+    /// reactor.context_mut().call_every(Duration::from_millis(1), move |ctx| {
+    ///     ticks += 1;
+    ///     if ticks == 3 {
+    ///         let me = ctx.current_timer().expect("a timer is running");
+    ///         ctx.cancel_timer(me);
+    ///     }
+    /// });
+    /// reactor.run(LoopOptions::default())?; // returns once the timer stopped itself
+    /// assert_eq!(reactor.context().pending_timers(), 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn current_timer(&self) -> Option<TimerId> {
+        self.current_timer
+    }
+
+    /// Runs `f` on channel `t`'s handler once the running callback (and
+    /// the ones it called) has returned: safe from any callback, even one
+    /// called by `t` itself, where [`call`](Self::call) would find `t` busy.
+    /// Nothing runs if `t` is gone by then, or is not an `H` of layer `L`.
+    pub fn defer<L: 'static, H: 'static>(
+        &mut self,
+        t: Token,
+        f: impl FnOnce(&mut H, &mut Channel<'_, L>) + 'static,
+    ) {
+        self.deferred.push(Box::new(move |ctx: &mut Context| {
+            ctx.call(t, f);
+        }));
+    }
+
+    /// Runs the deferred calls, including the ones they defer in turn.
+    pub(crate) fn run_deferred(&mut self) {
+        while !self.deferred.is_empty() {
+            for f in std::mem::take(&mut self.deferred) {
+                f(self);
+            }
+        }
+    }
+
     /// Takes a channel out of the map, leaving its slot busy.
     pub(crate) fn take(&mut self, t: Token) -> Option<Box<dyn AnyChannel>> {
         let slot = self.channels.get_mut(t)?;
@@ -282,7 +344,15 @@ impl Context {
             }
         } else {
             self.channels.remove(t);
+            self.cancel_channel_timers(&mut boxed);
             self.forget(fd);
+        }
+    }
+
+    /// Cancels the timers bound to a channel that left the map.
+    fn cancel_channel_timers(&mut self, boxed: &mut Box<dyn AnyChannel>) {
+        for id in boxed.take_timers() {
+            self.timers.cancel(id);
         }
     }
 
@@ -315,6 +385,7 @@ impl Context {
         let mut fired = 0;
         while let Some((id, action)) = self.timers.pop_due(now, limit) {
             fired += 1;
+            self.current_timer = Some(id);
             match action {
                 Action::Once(f) => f(self),
                 Action::Every(interval, mut f) => {
@@ -322,6 +393,7 @@ impl Context {
                     self.timers.restore(id, Action::Every(interval, f));
                 }
             }
+            self.current_timer = None;
             if self.exit {
                 break;
             }
@@ -364,6 +436,63 @@ impl<'a, L> Channel<'a, L> {
     /// The reactor's state: other channels, timers, the exit flag.
     pub fn context(&mut self) -> &mut Context {
         self.ctx
+    }
+
+    /// Runs `f` with this channel's handler once, `delay` from now: a timer
+    /// bound to the channel, cancelled if the channel closes first. The
+    /// handler's type is written in the closure, as in [`Context::call`].
+    ///
+    /// ```
+    /// use pollreactor::{Channel, Handler, WithSend};
+    /// use std::{io, time::Duration};
+    ///
+    /// /// Says goodbye one second after the first byte arrives.
+    /// struct Polite;
+    /// impl Handler<WithSend> for Polite {
+    ///     fn handle_read(&mut self, ch: &mut Channel<'_, WithSend>) -> io::Result<()> {
+    ///         let mut buf = Vec::new();
+    ///         ch.recv_into(&mut buf, 4096)?;
+    ///         ch.call_later(Duration::from_secs(1), |_: &mut Polite, ch: &mut Channel<'_, WithSend>| {
+    ///             let _ = ch.send_buffered(b"bye\n");
+    ///             ch.close_when_done();
+    ///         });
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    pub fn call_later<H: 'static>(
+        &mut self,
+        delay: Duration,
+        f: impl FnOnce(&mut H, &mut Channel<'_, L>) + 'static,
+    ) -> TimerId
+    where
+        L: 'static,
+    {
+        let t = self.token;
+        let id = self.ctx.call_later(delay, move |ctx| {
+            ctx.call(t, f);
+        });
+        self.disp.extra_mut().timers.push(id);
+        id
+    }
+
+    /// Runs `f` with this channel's handler every `interval`, until the
+    /// channel closes or the timer is cancelled (from inside `f`:
+    /// `ch.context().current_timer()` names it).
+    pub fn call_every<H: 'static>(
+        &mut self,
+        interval: Duration,
+        mut f: impl FnMut(&mut H, &mut Channel<'_, L>) + 'static,
+    ) -> TimerId
+    where
+        L: 'static,
+    {
+        let t = self.token;
+        let id = self.ctx.call_every(interval, move |ctx| {
+            ctx.call(t, |h: &mut H, ch: &mut Channel<'_, L>| f(h, ch));
+        });
+        self.disp.extra_mut().timers.push(id);
+        id
     }
 
     /// Whether [`Context::close`] was called for this channel while its

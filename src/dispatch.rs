@@ -14,10 +14,11 @@ use std::time::Instant;
 
 use crate::backend::Ready;
 use crate::context::{AnyChannel, Channel, Context, Entry, Slot};
-use crate::dispatcher::{Clock, Dispatcher};
+use crate::dispatcher::{Clock, CloseReason, Dispatcher};
 use crate::errors::{is_disconnect, is_would_block};
 use crate::handler::{Handler, Layer};
 use crate::map::Token;
+use crate::timer::TimerId;
 
 /// Adding a channel runs a callback when its connect already completed,
 /// so it is written here, with the other code that runs callbacks.
@@ -66,9 +67,35 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
     }
 
     fn interest(&mut self) -> (bool, bool) {
-        let read = self.handler.readable(&self.disp);
+        // Not read: after the end of its input, or while its queue is full.
+        let throttled = self.disp.update_throttle();
+        let read = !self.disp.eof && !throttled && self.handler.readable(&self.disp);
         let write = !self.disp.accepting() && self.handler.writable(&self.disp);
+        self.disp.reading = read;
         (read, write)
+    }
+
+    fn throttled(&self) -> bool {
+        self.disp.throttled()
+    }
+
+    fn paced_by(&self) -> Option<Token> {
+        self.disp.paced_by()
+    }
+
+    fn hold_reading(&mut self) {
+        self.disp.reading = false;
+    }
+
+    fn expire(&mut self, ctx: &mut Context, token: Token, reason: CloseReason) {
+        let mut ch = Channel::new(token, &mut self.disp, ctx);
+        ch.restart_timeouts();
+        announce_close(&mut self.handler, &mut ch, reason);
+        settle(&mut self.handler, &mut ch);
+    }
+
+    fn take_timers(&mut self) -> Vec<TimerId> {
+        self.disp.extra.as_mut().map(|e| std::mem::take(&mut e.timers)).unwrap_or_default()
     }
 
     fn dispatch(&mut self, ctx: &mut Context, token: Token, ready: Ready) {
@@ -111,9 +138,17 @@ fn dispatch<L: Layer, H: Handler<L>>(h: &mut H, ch: &mut Channel<'_, L>, ready: 
     // The descriptor was closed behind the reactor's back: nothing else in
     // `ready` means anything.
     if ready.any(Ready::NVAL) {
-        step(h, ch, "close", |h, ch| h.handle_close(ch));
+        announce_close(h, ch, CloseReason::Broken);
         return;
     }
+    // A hang-up with nothing flagged to read, on a channel that reads (a
+    // pipe whose writer closed): read it, so that `recv` returns 0 as it
+    // does with select, which has no hang-up bit.
+    let ready = if ready.any(Ready::HUP) && !ready.any(Ready::ERR) && ch.reading && !ch.accepting() {
+        ready.or(Ready::READ)
+    } else {
+        ready
+    };
     // The first event of a connecting channel says how the connect ended.
     if ch.connecting() && ready.any(ANY_IO) && !step(h, ch, "connect", handle_connect_event) {
         return;
@@ -138,7 +173,25 @@ fn dispatch<L: Layer, H: Handler<L>>(h: &mut H, ch: &mut Channel<'_, L>, ready: 
     // the read above: recv drains every byte and then sees the end of file,
     // so nothing the peer sent before closing is dropped.
     if ready.any(HANG_UP) && !ready.any(Ready::READ) {
+        let reason = match ch.take_socket_error() {
+            Ok(Some(err)) => CloseReason::of(&err),
+            _ => CloseReason::Broken,
+        };
+        announce_close(h, ch, reason);
+    }
+}
+
+/// Runs `handle_close` for a close the library makes, with its reason; but
+/// only once per channel: a channel already told (whose `handle_close` kept
+/// it open) is closed now, since nothing more can come of it.
+fn announce_close<L: Layer, H: Handler<L>>(h: &mut H, ch: &mut Channel<'_, L>, reason: CloseReason) {
+    if !live(ch) {
+        return;
+    }
+    if ch.announce(reason) {
         step(h, ch, "close", |h, ch| h.handle_close(ch));
+    } else {
+        ch.close();
     }
 }
 
@@ -201,7 +254,11 @@ fn handle_connect_event<L: Layer, H: Handler<L>>(h: &mut H, ch: &mut Channel<'_,
 /// Urgent data, or (with a socket error pending) a broken connection.
 fn handle_expt_event<L: Layer, H: Handler<L>>(h: &mut H, ch: &mut Channel<'_, L>) -> io::Result<()> {
     match ch.take_socket_error()? {
-        Some(_) => h.handle_close(ch),
+        Some(err) if ch.announce(CloseReason::of(&err)) => h.handle_close(ch),
+        Some(_) => {
+            ch.close();
+            Ok(())
+        }
         None => h.handle_expt(ch),
     }
 }
@@ -213,13 +270,16 @@ fn route_error<L: Layer, H: Handler<L>>(h: &mut H, ch: &mut Channel<'_, L>, err:
         return;
     }
     let routed = guarded(h, ch, |h, ch| {
-        if is_disconnect(&err) {
+        if is_disconnect(&err) && !ch.announce(CloseReason::of(&err)) {
+            ch.close();
+        } else if is_disconnect(&err) {
             ch.trace_callback("close");
             if let Err(err) = h.handle_close(ch) {
                 ch.trace_callback("error");
                 h.handle_error(ch, err);
             }
         } else {
+            ch.note_reason(CloseReason::Error);
             ch.trace_callback("error");
             h.handle_error(ch, err);
         }
@@ -241,8 +301,15 @@ fn settle<L: Layer, H: Handler<L>>(h: &mut H, ch: &mut Channel<'_, L>) {
             h.handle_connect(ch)
         });
     }
-    if ch.pending.close && live(ch) {
-        step(h, ch, "close", |h, ch| h.handle_close(ch));
+    // Output queued by the callbacks goes out now, in one send.
+    if live(ch) && ch.connected() && ch.fresh_output {
+        if let Err(err) = ch.send_queued() {
+            route_error(h, ch, err);
+        }
+    }
+    if ch.pending.close {
+        let reason = ch.close_reason().unwrap_or(CloseReason::Broken);
+        announce_close(h, ch, reason);
     }
     // A close that handle_close itself noticed is not announced again.
     ch.pending.close = false;

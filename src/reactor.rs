@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::backend::{Backend, Event, Interest, Poller};
 use crate::context::{Context, Slot};
-use crate::dispatcher::{Clock, Dispatcher};
+use crate::dispatcher::{Clock, CloseReason, Dispatcher};
 use crate::handler::{Handler, Layer};
 use crate::map::Token;
 use crate::signals::Signals;
@@ -97,8 +97,8 @@ pub struct Reactor {
     rotation: usize,
     waker: Option<WakerEnd>,
     signals: Option<Signals>,
-    /// Channels whose idle timeout expired, found while collecting interest.
-    idle: Vec<Token>,
+    /// Channels whose timeout passed, found while collecting interest.
+    expired: Vec<(Token, CloseReason)>,
 }
 
 impl Reactor {
@@ -110,6 +110,15 @@ impl Reactor {
     /// Adds a channel: the same as [`Context::add`].
     pub fn add<L: Layer, H: Handler<L>>(&mut self, disp: Dispatcher<L>, handler: H) -> io::Result<Token> {
         self.ctx.add(disp, handler)
+    }
+
+    /// Makes what `backend` needs before the first wait (an epoll
+    /// descriptor), so a process that later runs out of descriptors keeps
+    /// its loop: [`run`](Self::run) does it first; call it before driving
+    /// [`poll_once`](Self::poll_once) by hand. Poll and select need nothing;
+    /// epoll where it does not exist fails with `Unsupported`.
+    pub fn prepare(&mut self, backend: Backend) -> io::Result<()> {
+        self.poller.prepare(backend)
     }
 
     /// The channels and timers, to look at.
@@ -186,6 +195,7 @@ impl Reactor {
     /// iterations have run, or a callback calls `exit_now` (asyncore's
     /// `loop`). A waker or signal handler alone does not keep it running.
     pub fn run(&mut self, opts: LoopOptions) -> io::Result<()> {
+        self.prepare(opts.backend)?;
         let mut left = opts.count;
         while self.has_work() && left != Some(0) {
             self.poll_once(opts.timeout, opts.backend)?;
@@ -211,13 +221,13 @@ impl Reactor {
             return Ok(());
         }
         // 1. Interest: readable() and writable(), once per channel (and
-        //    channels idle past their timeout are closed).
+        //    channels past a timeout have their close announced).
         let next_wake = self.collect_interest();
         if let Some(trace) = &mut self.ctx.trace {
             trace.begin(backend, &self.interest);
         }
         // 2. The wait: one poll(2), select(2) or epoll_wait(2), ending at the
-        //    timeout or at the next timer or idle deadline, whichever is first.
+        //    timeout or at the next timer or channel timeout, whichever is first.
         let deadline =
             earliest(timeout.map(deadline_after), earliest(self.ctx.timers.next_deadline(), next_wake));
         self.poller.wait(backend, &self.interest, deadline)?;
@@ -235,12 +245,14 @@ impl Reactor {
                 SIGNALS => self.run_signal_handlers(),
                 _ => self.dispatch(token, ready),
             }
+            self.ctx.run_deferred();
             if self.ctx.exit {
                 break;
             }
         }
         // 4. Timers whose deadline has passed.
         let fired = if self.ctx.exit { 0 } else { self.ctx.run_due_timers() };
+        self.ctx.run_deferred();
         if let Some(trace) = &mut self.ctx.trace {
             trace.end(fired);
         }
@@ -260,8 +272,9 @@ impl Reactor {
 
     /// Fills `self.interest`, starting one slot further each iteration so
     /// that no channel is always served first; then the internal sockets.
-    /// Channels idle past their timeout are closed instead. Returns the
-    /// earliest idle deadline or accept back-off end: the wait ends then.
+    /// Channels past a timeout have their close announced instead, and a
+    /// channel paced by a full queue elsewhere is not read. Returns the
+    /// earliest timeout or accept back-off end: the wait ends then.
     fn collect_interest(&mut self) -> Option<Instant> {
         self.interest.clear();
         let n = self.ctx.channels.slots();
@@ -271,8 +284,8 @@ impl Reactor {
             let Some((token, Slot::Live(channel))) = self.ctx.channels.at_mut(index) else { continue };
             let Some(fd) = channel.fileno() else { continue };
             match channel.clock(&mut now) {
-                Clock::Expired => {
-                    self.idle.push(token);
+                Clock::Expired(reason) => {
+                    self.expired.push((token, reason));
                     continue;
                 }
                 Clock::Paused(until) => {
@@ -286,11 +299,39 @@ impl Reactor {
                 self.interest.push(Interest { token, fd, read, write });
             }
         }
-        for t in self.idle.drain(..) {
-            self.ctx.close(t);
-        }
+        self.pace_reading();
+        self.announce_timeouts();
         self.internal_interest();
         next_wake
+    }
+
+    /// Leaves out the reading of channels paced by another channel whose
+    /// output queue is full (asked after every channel updated its own).
+    fn pace_reading(&mut self) {
+        let channels = &mut self.ctx.channels;
+        self.interest.retain_mut(|i| {
+            let Some(Slot::Live(channel)) = channels.get(i.token) else { return true };
+            let Some(pacer) = channel.paced_by() else { return true };
+            let full = matches!(channels.get(pacer), Some(Slot::Live(p)) if p.throttled());
+            if full && i.read {
+                i.read = false;
+                if let Some(Slot::Live(channel)) = channels.get_mut(i.token) {
+                    channel.hold_reading();
+                }
+            }
+            i.read || i.write
+        });
+    }
+
+    /// Runs `handle_close` for the channels whose timeout passed.
+    fn announce_timeouts(&mut self) {
+        for (token, reason) in std::mem::take(&mut self.expired) {
+            if let Some(mut boxed) = self.ctx.take(token) {
+                let fd = boxed.fileno();
+                boxed.expire(&mut self.ctx, token, reason);
+                self.ctx.restore(token, boxed, fd);
+            }
+        }
     }
 
     /// The waker's and the signals' sockets, when they exist.

@@ -4,12 +4,14 @@
 //! reactor (a connect done at once, a close due).
 
 use std::io;
+use std::os::fd::AsFd;
 use std::time::Instant;
 
-use super::{Dispatcher, ACCEPT_BACKOFF};
+use super::{CloseReason, Dispatcher, ACCEPT_BACKOFF};
 use crate::address::Address;
 use crate::errors::{is_disconnect, is_would_block};
 use crate::socket::Socket;
+use crate::sys;
 
 /// asyncore's socket methods, on every layer.
 impl<L> Dispatcher<L> {
@@ -121,14 +123,17 @@ impl<L> Dispatcher<L> {
     /// What a send(2) result means to asyncore: would-block sends 0 bytes,
     /// a disconnect sends 0 bytes and leaves `handle_close` pending.
     pub(crate) fn sent(&mut self, result: io::Result<usize>) -> io::Result<usize> {
+        self.count_send();
         match result {
             Ok(n) => {
-                self.active(n);
+                if n > 0 {
+                    self.note_output();
+                }
                 Ok(n)
             }
             Err(e) if is_would_block(&e) => Ok(0),
             Err(e) if is_disconnect(&e) => {
-                self.disconnected();
+                self.disconnected(&e);
                 Ok(0)
             }
             Err(e) => Err(e),
@@ -138,6 +143,7 @@ impl<L> Dispatcher<L> {
     /// One send(2) of at most `send_chunk` bytes from the front of the
     /// output queue (the buffered layers' `initiate_send`).
     pub(crate) fn send_from_queue(&mut self) -> io::Result<()> {
+        self.fresh_output = false;
         let sock = self.socket.as_ref().ok_or_else(closed)?;
         if let Some(chunk) = self.out.front(self.send_chunk) {
             let result = write_to(sock, self.file, chunk);
@@ -147,10 +153,33 @@ impl<L> Dispatcher<L> {
         Ok(())
     }
 
-    /// The connection broke: `handle_close` follows, and queued output is
-    /// dropped, since it can no longer be delivered.
-    fn disconnected(&mut self) {
-        self.pending.close = true;
+    /// One send from the queue (see [`send_from_queue`](Self::send_from_queue));
+    /// once a `close_when_done` has nothing left to send, the close is due.
+    pub(crate) fn send_queued(&mut self) -> io::Result<()> {
+        self.send_from_queue()?;
+        if self.closing && self.out.is_empty() {
+            self.drained();
+        }
+        Ok(())
+    }
+
+    /// A `close_when_done` sent everything: `handle_close` follows with
+    /// [`CloseReason::Drained`], unless it already ran (it called
+    /// `close_when_done` itself): then the channel closes now.
+    pub(crate) fn drained(&mut self) {
+        if self.announced {
+            self.close();
+        } else {
+            self.close_due(CloseReason::Drained);
+        }
+    }
+
+    /// The connection broke: `handle_close` follows (with the reason the
+    /// errno gives), and queued output is dropped, since it can no longer be
+    /// delivered; nothing more is read.
+    fn disconnected(&mut self, err: &io::Error) {
+        self.close_due(CloseReason::of(err));
+        self.eof = true;
         self.out.clear();
     }
 
@@ -162,30 +191,55 @@ impl<L> Dispatcher<L> {
     /// * `Err(WouldBlock)`: nothing to read after all (a spurious wakeup).
     ///   Returned with `?` from a callback, the reactor ignores it; asyncore
     ///   sent it to `handle_error`, which closed the channel.
+    ///
+    /// A reset (`ECONNRESET`) also returns `Ok(0)`; [`close_reason`](Self::close_reason)
+    /// then says [`Reset`](CloseReason::Reset) rather than
+    /// [`EndOfFile`](CloseReason::EndOfFile). After either, the channel is
+    /// not read again.
     pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match read_from(self.sock()?, self.file, buf) {
-            Ok(0) if !buf.is_empty() => {
-                self.pending.close = true;
+        let result = read_from(self.sock()?, self.file, buf);
+        self.received(result, buf.is_empty())
+    }
+
+    /// Receives up to `max` bytes, appended to `buf` after what it holds,
+    /// without zeroing them first (it reads into the vector's spare
+    /// capacity). The outcomes are [`recv`](Self::recv)'s.
+    ///
+    /// ```
+    /// use pollreactor::{Dispatcher, Family, SockType, Socket};
+    /// let (ours, theirs) = Socket::pair(Family::Unix, SockType::Stream)?;
+    /// let mut d = Dispatcher::new(ours)?;
+    /// theirs.send(b"hello")?;
+    /// let mut buf = b"> ".to_vec();
+    /// assert_eq!(d.recv_into(&mut buf, 4096)?, 5);
+    /// assert_eq!(buf, b"> hello");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn recv_into(&mut self, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+        let result = sys::spare::read_append(self.sock()?.as_fd(), buf, max, self.file);
+        self.received(result, max == 0)
+    }
+
+    /// What a recv(2) result means: data, the end of the input (0 bytes
+    /// for a non-empty buffer), a disconnect, or an error.
+    fn received(&mut self, result: io::Result<usize>, empty_buffer: bool) -> io::Result<usize> {
+        match result {
+            Ok(0) if !empty_buffer => {
+                self.eof = true;
+                self.close_due(CloseReason::EndOfFile);
                 Ok(0)
             }
             Ok(n) => {
-                self.active(n);
+                if n > 0 {
+                    self.note_input();
+                }
                 Ok(n)
             }
             Err(e) if is_disconnect(&e) => {
-                self.disconnected();
+                self.disconnected(&e);
                 Ok(0)
             }
             Err(e) => Err(e),
-        }
-    }
-
-    /// Notes traffic, for the idle timeout (no clock read without one).
-    fn active(&mut self, bytes: usize) {
-        if let Some((_, last_active)) = &mut self.idle {
-            if bytes > 0 {
-                *last_active = Instant::now();
-            }
         }
     }
 
@@ -211,7 +265,7 @@ pub(super) fn closed() -> io::Error {
 }
 
 /// send(2) on a socket, write(2) on a pipe or file.
-pub(crate) fn write_to(sock: &Socket, file: bool, data: &[u8]) -> io::Result<usize> {
+fn write_to(sock: &Socket, file: bool, data: &[u8]) -> io::Result<usize> {
     if file {
         sock.write(data)
     } else {

@@ -11,14 +11,22 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::address::{Address, Family, SockType};
+use crate::map::Token;
 use crate::output::queue::OutQueue;
 use crate::socket::Socket;
 use crate::sys;
+use crate::timer::TimerId;
 
 mod calls;
+mod close;
+mod flow;
+mod timeouts;
+
+pub use close::CloseReason;
+pub use flow::{HIGH_WATER, LOW_WATER};
+pub(crate) use timeouts::Timeouts;
 
 use calls::closed;
-pub(crate) use calls::write_to;
 
 /// How long a listener stops accepting after running out of descriptors.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -63,16 +71,55 @@ pub struct Dispatcher<L = Plain> {
     pub(crate) send_chunk: usize,
     /// A pipe or file (asyncore's `file_dispatcher`): read(2) and write(2).
     file: bool,
-    /// The idle timeout, and when data last moved (see
-    /// [`set_idle_timeout`](Self::set_idle_timeout)).
-    idle: Option<(Duration, Instant)>,
     /// Accepting is paused until then (out of descriptors).
     pub(crate) paused_until: Option<Instant>,
     /// Events a method noticed that the reactor turns into callbacks once
     /// the running callback returns.
     pub(crate) pending: Pending,
+    /// Why the library is closing the channel, once it is.
+    pub(crate) close_reason: Option<CloseReason>,
+    /// `handle_close` has run for a close the library made: it is not run
+    /// again (a handler that keeps the channel open is not called forever).
+    pub(crate) announced: bool,
+    /// `recv` saw the end of the input: the channel is not read again.
+    pub(crate) eof: bool,
+    /// The reactor asked the backend to read this channel, this iteration.
+    pub(crate) reading: bool,
+    /// The output queue went over its high-water mark and has not yet
+    /// drained to its low-water mark: the channel is not read meanwhile.
+    pub(crate) throttled: bool,
+    /// Output was queued since the last send: the send that ends the
+    /// running callback is due.
+    pub(crate) fresh_output: bool,
+    /// How many send(2)/write(2) calls the channel made.
+    sends: u64,
+    /// What few channels set: timeouts, water marks, pacing, channel timers.
+    pub(crate) extra: Option<Box<Extra>>,
     /// The layer's own state.
     pub(crate) layer: L,
+}
+
+/// A channel's rarely set state, kept out of line so that a plain
+/// connection stays small.
+pub(crate) struct Extra {
+    pub(crate) timeouts: Timeouts,
+    /// (high, low) water marks of the output queue.
+    pub(crate) marks: (usize, usize),
+    /// Reading waits while this channel's output queue is full.
+    pub(crate) paced_by: Option<Token>,
+    /// Timers bound to the channel, cancelled when it closes.
+    pub(crate) timers: Vec<TimerId>,
+}
+
+impl Default for Extra {
+    fn default() -> Extra {
+        Extra {
+            timeouts: Timeouts::default(),
+            marks: (HIGH_WATER, LOW_WATER),
+            paced_by: None,
+            timers: Vec::new(),
+        }
+    }
 }
 
 /// Events noticed inside a method, delivered after the callback returns.
@@ -86,11 +133,11 @@ pub(crate) struct Pending {
 
 /// What the clock says about one channel this iteration.
 pub(crate) enum Clock {
-    /// Its idle timeout has passed: close it.
-    Expired,
+    /// One of its timeouts has passed: announce the close.
+    Expired(CloseReason),
     /// A listener out of descriptors: leave it out of the wait until then.
     Paused(Instant),
-    /// Wait for it as usual, and wake by this deadline (its idle timeout).
+    /// Wait for it as usual, and wake by this deadline (its next timeout).
     Wake(Option<Instant>),
 }
 
@@ -212,9 +259,16 @@ impl Dispatcher {
             out: OutQueue::default(),
             send_chunk: SEND_CHUNK,
             file: false,
-            idle: None,
             paused_until: None,
             pending: Pending::default(),
+            close_reason: None,
+            announced: false,
+            eof: false,
+            reading: false,
+            throttled: false,
+            fresh_output: false,
+            sends: 0,
+            extra: None,
         }
     }
 }
@@ -233,9 +287,16 @@ impl<L> Dispatcher<L> {
             out: self.out,
             send_chunk: self.send_chunk,
             file: self.file,
-            idle: self.idle,
             paused_until: self.paused_until,
             pending: self.pending,
+            close_reason: self.close_reason,
+            announced: self.announced,
+            eof: self.eof,
+            reading: self.reading,
+            throttled: self.throttled,
+            fresh_output: self.fresh_output,
+            sends: self.sends,
+            extra: self.extra,
             layer,
         }
     }
@@ -245,33 +306,20 @@ impl<L> Dispatcher<L> {
         self.socket.as_ref().ok_or_else(closed)
     }
 
-    /// Closes the channel once no data has moved for `timeout` (`None`:
-    /// never, the default). The reactor checks it every iteration and
-    /// shortens its wait to the earliest such deadline; the channel is
-    /// closed without a callback, like [`Context::close`](crate::Context::close).
-    pub fn set_idle_timeout(&mut self, timeout: Option<Duration>) {
-        self.idle = timeout.map(|t| (t, Instant::now()));
+    /// The out-of-line state, made on first use.
+    pub(crate) fn extra_mut(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
     }
 
-    /// When the idle timeout closes this channel, if one is set.
-    pub(crate) fn idle_deadline(&self) -> Option<Instant> {
-        // A timeout too long to add to the clock never expires.
-        self.idle.and_then(|(timeout, last_active)| last_active.checked_add(timeout))
+    /// Notes one send(2)/write(2) call, for [`sends`](Self::sends).
+    pub(crate) fn count_send(&mut self) {
+        self.sends += 1;
     }
 
-    /// Reads the clock (once per iteration, and only for channels that
-    /// have a timeout or a back-off) to classify this channel.
-    pub(crate) fn clock(&mut self, now: &mut Option<Instant>) -> Clock {
-        if let Some(until) = self.paused_until {
-            if until > *now.get_or_insert_with(Instant::now) {
-                return Clock::Paused(until);
-            }
-            self.paused_until = None;
-        }
-        match self.idle_deadline() {
-            Some(deadline) if deadline <= *now.get_or_insert_with(Instant::now) => Clock::Expired,
-            deadline => Clock::Wake(deadline),
-        }
+    /// How many send(2)/write(2) calls this channel has made: a cheap
+    /// counter for tests and measurements (one send per callback, say).
+    pub fn sends(&self) -> u64 {
+        self.sends
     }
 
     /// Closes the socket; the reactor forgets the channel as soon as the

@@ -5,8 +5,7 @@
 use std::io;
 
 use crate::context::Channel;
-use crate::dispatcher::{write_to, Dispatcher, Plain};
-use crate::errors::is_disconnect;
+use crate::dispatcher::{Dispatcher, Plain};
 use crate::handler::{sealed, Handler, Layer, LogKind};
 
 pub(crate) mod queue;
@@ -43,38 +42,39 @@ impl Dispatcher<Plain> {
 
 /// The output queue's methods, on the buffered layers.
 impl<L: Buffered> Dispatcher<L> {
-    /// Queues `data` and makes one send attempt (asyncore's
-    /// `dispatcher_with_send.send`). What the socket does not take now goes
-    /// out on later write events, in order.
+    /// Queues `data` (asyncore's `dispatcher_with_send.send`). It goes
+    /// out when the running callback returns, together with everything
+    /// else queued meanwhile, in one send(2) (or sooner, once the queue is
+    /// over its high-water mark); what the socket does not take then goes
+    /// out on later write events, in order. Nothing is sent before a connect
+    /// completes.
     pub fn send_buffered(&mut self, data: &[u8]) -> io::Result<()> {
-        if !self.out.is_empty() {
-            self.out.push(data);
-            return self.initiate_send();
+        if self.out.is_empty() {
+            // The send timeout counts from the first byte that waits.
+            self.note_output();
         }
-        // Nothing queued: offer the data to the socket straight from the
-        // caller's slice and queue only what it leaves (the same single
-        // send attempt, without copying what goes out at once).
-        let chunk = data.len().min(self.send_chunk);
-        let file = self.is_file();
-        let result = write_to(self.sock()?, file, &data[..chunk]);
-        let broken = matches!(&result, Err(e) if is_disconnect(e));
-        let sent = self.sent(result)?;
-        // A broken connection takes nothing more (`sent` dropped the queue).
-        if !broken {
-            self.out.push(&data[sent..]);
-        }
-        Ok(())
+        self.out.push(data);
+        self.fresh_output = true;
+        self.send_if_full()
     }
 
-    /// One send of at most [`SEND_CHUNK`](crate::SEND_CHUNK) bytes (or the chat channel's
-    /// out-buffer size) from the output queue; closes the channel once the
-    /// queue is empty if [`close_when_done`](Self::close_when_done) was called.
-    pub fn initiate_send(&mut self) -> io::Result<()> {
-        self.send_from_queue()?;
-        if self.closing && self.out.is_empty() {
-            self.close();
+    /// One send now if the queue is over its high-water mark (and the
+    /// channel is connected): a callback that queues a lot does not wait
+    /// for its return to start sending.
+    pub(crate) fn send_if_full(&mut self) -> io::Result<()> {
+        if self.connected() && self.out.byte_len() > self.water_marks().0 {
+            self.send_queued()
+        } else {
+            Ok(())
         }
-        Ok(())
+    }
+
+    /// One send of at most [`SEND_CHUNK`](crate::SEND_CHUNK) bytes (or the
+    /// chat channel's out-buffer size) from the output queue, now. Once a
+    /// [`close_when_done`](Self::close_when_done) has nothing left to send,
+    /// `handle_close` follows ([`CloseReason::Drained`](crate::CloseReason::Drained)).
+    pub fn initiate_send(&mut self) -> io::Result<()> {
+        self.send_queued()
     }
 
     /// Bytes queued by [`send_buffered`](Self::send_buffered) and not sent yet.
@@ -88,11 +88,13 @@ impl<L: Buffered> Dispatcher<L> {
     }
 
     /// Stops reading, sends what is queued, then closes (asynchat's
-    /// `close_when_done`).
+    /// `close_when_done`): `handle_close` runs then, with
+    /// [`CloseReason::Drained`](crate::CloseReason::Drained), unless it is
+    /// what called this.
     pub fn close_when_done(&mut self) {
         self.closing = true;
         if self.out.is_empty() {
-            self.close();
+            self.drained();
         }
     }
 

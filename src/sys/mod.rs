@@ -21,6 +21,7 @@
 //! | `poll.rs` | poll(2) |
 //! | `epoll.rs` | epoll_create1, epoll_ctl, epoll_wait (Linux) |
 //! | `select.rs` | select(2) and a bounds-checked `FdSet` |
+//! | `spare.rs` | recv(2)/read(2) into a `Vec`'s spare capacity |
 //! | `signal.rs` | sigaction, and a handler that only writes to a socket |
 #![allow(unsafe_code)]
 
@@ -34,6 +35,7 @@ pub(crate) mod poll;
 pub(crate) mod select;
 pub(crate) mod signal;
 pub(crate) mod socket;
+pub(crate) mod spare;
 #[cfg(test)]
 mod tests;
 

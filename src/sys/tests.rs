@@ -61,7 +61,7 @@ static ALONE: Mutex<()> = Mutex::new(());
 #[test]
 fn a_descriptor_closed_behind_the_reactors_back_closes_only_its_channel() {
     let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
-    for backend in [Backend::Poll, Backend::Select, Backend::Epoll] {
+    for &backend in Backend::available() {
         let mut reactor = Reactor::new();
         let (victim, _victim_peer) = Socket::pair(Family::Unix, SockType::Stream).unwrap();
         let fd = victim.as_raw_fd();

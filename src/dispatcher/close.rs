@@ -1,0 +1,81 @@
+//! How a channel ends: the reasons the library closes one, and the rule
+//! that each such close is announced to `handle_close` once.
+
+use std::io;
+
+use super::Dispatcher;
+
+/// Why the library is closing a channel: what
+/// [`Dispatcher::close_reason`] tells `handle_close`.
+///
+/// Only a program's own [`close`](Dispatcher::close) skips `handle_close`,
+/// as in asyncore; every close the library makes runs it once, with one of
+/// these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The peer closed its end: `recv` returned 0 bytes (or a pipe's
+    /// writer closed). Anything already queued may still be sent.
+    EndOfFile,
+    /// The peer reset the connection (`ECONNRESET`): what it had not read
+    /// is lost, and so is what is queued for it.
+    Reset,
+    /// The connection broke another way: `EPIPE`, `ENOTCONN`, `ESHUTDOWN`,
+    /// `ECONNABORTED`, `EBADF`, or a hang-up or error the wait reported
+    /// with nothing left to read.
+    Broken,
+    /// A callback failed: [`Handler::handle_error`](crate::Handler::handle_error)'s
+    /// default closes with this reason.
+    Error,
+    /// No data moved either way for the idle timeout
+    /// ([`Dispatcher::set_idle_timeout`]).
+    IdleTimeout,
+    /// No data arrived for the input timeout ([`Dispatcher::set_input_timeout`]).
+    InputTimeout,
+    /// Queued output did not move for the send timeout
+    /// ([`Dispatcher::set_send_timeout`]).
+    SendTimeout,
+    /// A [`close_when_done`](Dispatcher::close_when_done) sent everything
+    /// it had queued.
+    Drained,
+}
+
+impl CloseReason {
+    /// The reason a disconnect errno (see [`DISCONNECTED`](crate::DISCONNECTED)) means.
+    pub fn of(err: &io::Error) -> CloseReason {
+        match err.raw_os_error() {
+            Some(libc::ECONNRESET) => CloseReason::Reset,
+            _ => CloseReason::Broken,
+        }
+    }
+}
+
+impl<L> Dispatcher<L> {
+    /// Why the library is closing this channel: set when `handle_close` is
+    /// due, so a `handle_close` can tell an end of file from a reset, a
+    /// timeout or a drained `close_when_done` (a forwarder passes a reset
+    /// on as a reset). `None` before that, and for a program's own `close()`.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.close_reason
+    }
+
+    /// Records that `handle_close` is due, for `reason`, once the running
+    /// callback returns. The first reason wins.
+    pub(crate) fn close_due(&mut self, reason: CloseReason) {
+        self.pending.close = true;
+        self.close_reason.get_or_insert(reason);
+    }
+
+    /// Sets the reason `handle_close` will see, unless one is set.
+    pub(crate) fn note_reason(&mut self, reason: CloseReason) {
+        self.close_reason.get_or_insert(reason);
+    }
+
+    /// `handle_close` is about to run for a close the library made; false
+    /// if it already ran once (it is not run again).
+    pub(crate) fn announce(&mut self, reason: CloseReason) -> bool {
+        self.pending.close = false;
+        self.close_reason.get_or_insert(reason);
+        !std::mem::replace(&mut self.announced, true)
+    }
+}
