@@ -4,7 +4,8 @@
 //! `--cfg pollreactor_portable` (through `RUSTFLAGS`) turns the shortcuts
 //! off, so that a Linux machine builds and tests the paths that Apple takes:
 //! plain accept(2) and socket(2) followed by fcntl for O_NONBLOCK and
-//! FD_CLOEXEC. MSG_NOSIGNAL stays: Linux has no SO_NOSIGPIPE to fall back on.
+//! FD_CLOEXEC, and sigwait instead of sigtimedwait. MSG_NOSIGNAL stays:
+//! Linux has no SO_NOSIGPIPE to fall back on.
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
@@ -30,6 +31,11 @@ fn main() {
     emit("pollreactor_msg_nosignal", bsd_or_linux);
     // Apple has no MSG_NOSIGNAL: the socket option SO_NOSIGPIPE does the job.
     emit("pollreactor_so_nosigpipe", apple);
+    // sigtimedwait(2), to take back a SIGPIPE without waiting. Apple,
+    // OpenBSD, illumos and Solaris lack it (in libc or in the crate's
+    // bindings): there, sigpending says whether sigwait can return at once.
+    let sigtimedwait = ["linux", "android", "freebsd", "dragonfly", "netbsd"].contains(&os.as_str());
+    emit("pollreactor_sigtimedwait", sigtimedwait && !portable);
 }
 
 /// Whether the rustc flags cargo uses for this crate set `--cfg name`, in
