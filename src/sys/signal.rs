@@ -15,6 +15,14 @@ static WRITE_FD: AtomicI32 = AtomicI32::new(-1);
 /// Installs the self-pipe handler for `signum`, writing to `write_fd`.
 /// `write_fd` must stay open for the life of the process.
 pub(crate) fn install(signum: libc::c_int, write_fd: RawFd) -> io::Result<()> {
+    // Where send(2) has no MSG_NOSIGNAL (Apple), the socket itself must not
+    // raise SIGPIPE; std's UnixStream::pair does not set SO_NOSIGPIPE there.
+    #[cfg(pollreactor_so_nosigpipe)]
+    {
+        // SAFETY: the caller keeps `write_fd` open for the life of the process.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(write_fd) };
+        super::socket::set_int_option(fd, libc::SOL_SOCKET, libc::SO_NOSIGPIPE, 1)?;
+    }
     WRITE_FD.store(write_fd, Ordering::Relaxed);
     // SAFETY: sigaction is plain old data; all-zero is a valid empty value.
     let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
@@ -41,30 +49,49 @@ extern "C" fn on_signal(signum: libc::c_int) {
     // SAFETY: `fd` is an open socket that is never closed (see WRITE_FD);
     // `byte` is a live u8. send(2) is async-signal-safe; MSG_DONTWAIT means
     // a full buffer drops the byte (a wake-up is already pending) instead of
-    // blocking, and MSG_NOSIGNAL means no SIGPIPE if the loop is gone.
+    // blocking, and MSG_NOSIGNAL (SO_NOSIGPIPE on Apple) means no SIGPIPE
+    // if the loop is gone.
     unsafe { libc::send(fd, (&byte as *const u8).cast(), 1, libc::MSG_DONTWAIT | NO_SIGPIPE) };
     set_errno(saved);
 }
 
+/// Keeps the handler's send from raising SIGPIPE once the read end is gone.
 #[cfg(pollreactor_msg_nosignal)]
 const NO_SIGPIPE: libc::c_int = libc::MSG_NOSIGNAL;
+/// Apple has no MSG_NOSIGNAL: `install` sets SO_NOSIGPIPE on the socket.
 #[cfg(not(pollreactor_msg_nosignal))]
-const NO_SIGPIPE: libc::c_int = 0; // Apple: a SIGPIPE here needs the receiving reactor dropped; untested
+const NO_SIGPIPE: libc::c_int = 0;
 
-/// The calling thread's errno location.
-#[cfg(any(target_os = "linux", target_os = "android"))]
+/// The calling thread's errno location (Linux's name; DragonFly's too).
+#[cfg(any(target_os = "linux", target_os = "dragonfly"))]
 fn errno_location() -> *mut libc::c_int {
     // SAFETY: __errno_location takes nothing and always returns the valid
     // address of this thread's errno.
     unsafe { libc::__errno_location() }
 }
 
-/// The calling thread's errno location.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+/// The calling thread's errno location (Apple's and FreeBSD's name).
+#[cfg(any(target_vendor = "apple", target_os = "freebsd"))]
 fn errno_location() -> *mut libc::c_int {
     // SAFETY: __error takes nothing and always returns the valid address of
-    // this thread's errno (macOS and the BSDs).
+    // this thread's errno.
     unsafe { libc::__error() }
+}
+
+/// The calling thread's errno location (Android's, NetBSD's and OpenBSD's name).
+#[cfg(any(target_os = "android", target_os = "netbsd", target_os = "openbsd"))]
+fn errno_location() -> *mut libc::c_int {
+    // SAFETY: __errno takes nothing and always returns the valid address of
+    // this thread's errno.
+    unsafe { libc::__errno() }
+}
+
+/// The calling thread's errno location (illumos' and Solaris' name).
+#[cfg(any(target_os = "illumos", target_os = "solaris"))]
+fn errno_location() -> *mut libc::c_int {
+    // SAFETY: ___errno takes nothing and always returns the valid address of
+    // this thread's errno.
+    unsafe { libc::___errno() }
 }
 
 fn errno() -> libc::c_int {

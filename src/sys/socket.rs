@@ -36,7 +36,17 @@ pub(crate) fn socketpair(domain: libc::c_int, ty: libc::c_int) -> io::Result<(Ow
     Ok(pair)
 }
 
-/// What the atomic flags did not: non-blocking, close-on-exec, no SIGPIPE.
+/// What the atomic flags did not do, for a socket just made or accepted:
+/// close-on-exec and non-blocking where socket(2), socketpair(2) and
+/// accept(2) cannot set them (Apple, and Linux under
+/// `--cfg pollreactor_portable`), and SO_NOSIGPIPE where send(2) has no
+/// MSG_NOSIGNAL (Apple). The caller already owns `fd`, so a failure here
+/// closes it on the way out.
+///
+/// Without the atomic flags there is a window, from the call that made the
+/// descriptor to FD_CLOEXEC below, in which a fork and exec on another
+/// thread leaks it into the child; std's sockets share it on those targets.
+/// FD_CLOEXEC goes first to keep the window short.
 fn prepare(fd: BorrowedFd<'_>) -> io::Result<()> {
     #[cfg(not(pollreactor_sock_flags))]
     {
@@ -45,6 +55,7 @@ fn prepare(fd: BorrowedFd<'_>) -> io::Result<()> {
     }
     #[cfg(pollreactor_so_nosigpipe)]
     set_int_option(fd, libc::SOL_SOCKET, libc::SO_NOSIGPIPE, 1)?;
+    // With the atomic flags and MSG_NOSIGNAL (Linux, the BSDs) nothing is left.
     let _ = fd;
     Ok(())
 }
@@ -74,7 +85,9 @@ pub(crate) fn connect(fd: BorrowedFd<'_>, address: &Address) -> io::Result<()> {
 }
 
 /// accept4(2) where the target has it, else accept(2) plus fcntl: the new
-/// socket is non-blocking and close-on-exec either way.
+/// socket is non-blocking and close-on-exec either way (accept(2) does not
+/// copy O_NONBLOCK from the listening socket on Linux, and FD_CLOEXEC
+/// nowhere).
 pub(crate) fn accept(fd: BorrowedFd<'_>) -> io::Result<(OwnedFd, Address)> {
     let mut peer = RawAddr::empty();
     #[cfg(pollreactor_accept4)]
@@ -89,7 +102,8 @@ pub(crate) fn accept(fd: BorrowedFd<'_>) -> io::Result<(OwnedFd, Address)> {
         )
     })?;
     #[cfg(not(pollreactor_accept4))]
-    // SAFETY: as above, for accept(2).
+    // SAFETY: `peer` is writable storage of `peer.len` bytes and `peer.len`
+    // is a writable socklen_t, as accept(2) requires.
     let raw = cvt_r(|| unsafe { libc::accept(fd.as_raw_fd(), peer.as_mut_ptr(), &mut peer.len) })?;
     // SAFETY: accept just returned this descriptor and nothing else owns it.
     let conn = unsafe { OwnedFd::from_raw_fd(raw) };
