@@ -122,7 +122,7 @@ fn signals_reach_a_loop_blocked_in_poll_and_select() {
     // EINTR at every signal (SA_RESTART does not restart them); nothing may
     // be lost, and the handler must see the signals.
     exit_on_signal.set(false);
-    for backend in [Backend::Poll, Backend::Select, Backend::Epoll] {
+    for &backend in Backend::available() {
         let (transferred, signals) = transfer_during_a_storm(&mut reactor, backend, &usr1);
         println!("{backend:?}: {transferred} bytes echoed intact through {signals} signals");
         assert_eq!(transferred, TOTAL, "{backend:?}");

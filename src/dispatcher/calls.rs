@@ -4,6 +4,7 @@
 //! reactor (a connect done at once, a close due).
 
 use std::io;
+use std::net::Shutdown;
 use std::os::fd::AsFd;
 use std::time::Instant;
 
@@ -157,6 +158,10 @@ impl<L> Dispatcher<L> {
     /// once a `close_when_done` has nothing left to send, the close is due.
     pub(crate) fn send_queued(&mut self) -> io::Result<()> {
         self.send_from_queue()?;
+        if self.shutting && self.out.is_empty() {
+            self.shutting = false;
+            self.sock()?.shutdown(Shutdown::Write)?;
+        }
         if self.closing && self.out.is_empty() {
             self.drained();
         }

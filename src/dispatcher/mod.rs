@@ -64,6 +64,8 @@ pub struct Dispatcher<L = Plain> {
     connecting: bool,
     /// `close_when_done`: stop reading, flush the output, then close.
     pub(crate) closing: bool,
+    /// `shutdown_when_done`: flush the output, then shut down the write side.
+    pub(crate) shutting: bool,
     addr: Option<Address>,
     /// Queued output (empty and unused on a plain dispatcher).
     pub(crate) out: OutQueue,
@@ -255,6 +257,7 @@ impl Dispatcher {
             accepting: false,
             connecting: false,
             closing: false,
+            shutting: false,
             addr: None,
             out: OutQueue::default(),
             send_chunk: SEND_CHUNK,
@@ -283,6 +286,7 @@ impl<L> Dispatcher<L> {
             accepting: self.accepting,
             connecting: self.connecting,
             closing: self.closing,
+            shutting: self.shutting,
             addr: self.addr,
             out: self.out,
             send_chunk: self.send_chunk,

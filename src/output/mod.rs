@@ -98,6 +98,18 @@ impl<L: Buffered> Dispatcher<L> {
         }
     }
 
+    /// Sends what is queued, then shuts down the write side (the peer reads
+    /// an end of file) while the channel goes on reading: a half-close, as
+    /// asyncio's `write_eof`. A forwarder passes a peer's end of file on
+    /// this way.
+    pub fn shutdown_when_done(&mut self) -> io::Result<()> {
+        self.shutting = true;
+        if self.out.is_empty() && self.connected() {
+            self.send_queued()?;
+        }
+        Ok(())
+    }
+
     /// [`close_when_done`](Self::close_when_done) was called: the channel
     /// reads no more and closes once its output is sent.
     pub fn closing(&self) -> bool {
