@@ -58,10 +58,10 @@ struct EchoHandler;
 
 impl Handler<WithSend> for EchoHandler {
     fn handle_read(&mut self, ch: &mut Channel<'_, WithSend>) -> io::Result<()> {
-        let mut data = [0u8; 8192];
-        let n = ch.recv(&mut data)?;
-        if n > 0 {
-            ch.send_buffered(&data[..n])?;
+        // data = self.recv(8192): read into fresh capacity, no zeroing.
+        let mut data = Vec::with_capacity(8192);
+        if ch.recv_into(&mut data, 8192)? > 0 {
+            ch.send_buffered(&data)?; // goes out when handle_read returns
         }
         Ok(())
     }

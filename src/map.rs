@@ -28,7 +28,7 @@ impl Token {
     }
 
     /// The slot index, for backends that key by it (epoll).
-    #[cfg_attr(pollreactor_portable, allow(dead_code))]
+    #[cfg(pollreactor_epoll)]
     pub(crate) fn slot(self) -> u32 {
         self.slot
     }

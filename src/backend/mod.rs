@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use crate::map::Token;
 
-#[cfg(all(any(target_os = "linux", target_os = "android"), not(pollreactor_portable)))]
+#[cfg(pollreactor_epoll)]
 mod epoll;
 mod poll;
 mod select;
@@ -69,7 +69,7 @@ impl Backend {
     /// Linux (and not when the portable paths are forced with
     /// `--cfg pollreactor_portable`).
     pub fn available() -> &'static [Backend] {
-        if cfg!(all(any(target_os = "linux", target_os = "android"), not(pollreactor_portable))) {
+        if cfg!(pollreactor_epoll) {
             &[Backend::Poll, Backend::Select, Backend::Epoll]
         } else {
             &[Backend::Poll, Backend::Select]
@@ -177,7 +177,7 @@ pub(crate) struct Event {
 pub(crate) struct Poller {
     poll: poll::State,
     select: select::State,
-    #[cfg(all(any(target_os = "linux", target_os = "android"), not(pollreactor_portable)))]
+    #[cfg(pollreactor_epoll)]
     epoll: Option<epoll::State>,
     pub(crate) events: Vec<Event>,
 }
@@ -188,14 +188,14 @@ impl Poller {
     pub(crate) fn prepare(&mut self, backend: Backend) -> io::Result<()> {
         match backend {
             Backend::Poll | Backend::Select => Ok(()),
-            #[cfg(all(any(target_os = "linux", target_os = "android"), not(pollreactor_portable)))]
+            #[cfg(pollreactor_epoll)]
             Backend::Epoll => {
                 if self.epoll.is_none() {
                     self.epoll = Some(epoll::State::new()?);
                 }
                 Ok(())
             }
-            #[cfg(not(all(any(target_os = "linux", target_os = "android"), not(pollreactor_portable))))]
+            #[cfg(not(pollreactor_epoll))]
             Backend::Epoll => {
                 Err(io::Error::new(io::ErrorKind::Unsupported, "the epoll backend exists on Linux only"))
             }
@@ -220,11 +220,11 @@ impl Poller {
             let result = match backend {
                 Backend::Poll => self.poll.wait(interest, timeout, &mut self.events),
                 Backend::Select => self.select.wait(interest, timeout, &mut self.events),
-                #[cfg(all(any(target_os = "linux", target_os = "android"), not(pollreactor_portable)))]
+                #[cfg(pollreactor_epoll)]
                 Backend::Epoll => {
                     self.epoll.as_mut().expect("prepared").wait(interest, timeout, &mut self.events)
                 }
-                #[cfg(not(all(any(target_os = "linux", target_os = "android"), not(pollreactor_portable))))]
+                #[cfg(not(pollreactor_epoll))]
                 Backend::Epoll => unreachable!("prepare refused it"),
             };
             match result {

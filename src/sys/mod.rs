@@ -28,7 +28,7 @@
 pub(crate) mod addr;
 #[cfg(test)]
 pub(crate) mod alloc;
-#[cfg(all(any(target_os = "linux", target_os = "android"), not(pollreactor_portable)))]
+#[cfg(pollreactor_epoll)]
 pub(crate) mod epoll;
 pub(crate) mod fd;
 pub(crate) mod poll;
