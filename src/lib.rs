@@ -213,6 +213,31 @@
 //! * The default backend is poll; with poll and select the first channel
 //!   served rotates from one iteration to the next (epoll reports in the
 //!   kernel's order).
+//! * Every close the library makes runs `handle_close` once, with a
+//!   [`CloseReason`]: also an idle timeout and a drained `close_when_done`
+//!   (asyncore's idle-less loop had neither; asynchat's close marker did run
+//!   it). The end of input is latched, so a `handle_close` that keeps the
+//!   channel open is not called again and again.
+//! * Buffered output has water marks: a channel whose queue is over its
+//!   high mark is not read until it drains ([`Dispatcher::set_water_marks`],
+//!   [`Dispatcher::pace_reading_by`]). asyncore queued without bound.
+//! * `push` and `send_buffered` queue; the queue goes out in one send(2)
+//!   when the callback returns (asynchat sent at every `push`).
+//! * A hang-up without readable data on a channel that reads (a pipe whose
+//!   writer closed) is read, so `recv` returns 0 on every backend, as with
+//!   select.
+//!
+//! ## Channels that work together
+//!
+//! One channel reaches another by its [`Token`]: [`Context::call`] runs a
+//! closure on its handler (typed: the closure names the handler and the
+//! layer, no downcast), [`Context::defer`] does the same once the running
+//! callback returns. [`Channel::call_later`] and [`Channel::call_every`]
+//! set timers bound to a channel, cancelled when it closes;
+//! [`Dispatcher::set_input_timeout`], [`Dispatcher::set_send_timeout`] and
+//! [`Dispatcher::set_idle_timeout`] close one that stays silent, one that
+//! stops reading, or one where nothing moves; [`Dispatcher::close_reason`]
+//! tells `handle_close` which. The `proxy` example puts them together.
 //!
 //! ## Where the unsafe code is, and why it is sound
 //!
@@ -263,7 +288,7 @@ pub use reactor::{LoopOptions, Reactor};
 
 // A channel: its dispatcher (one layer per asyncore class) and its handler.
 pub use chat::Chat;
-pub use dispatcher::{Dispatcher, Plain};
+pub use dispatcher::{CloseReason, Dispatcher, Plain};
 pub use handler::{Handler, Layer, LogKind};
 pub use output::{Buffered, WithSend};
 
@@ -283,5 +308,5 @@ pub use timer::TimerId;
 pub use waker::Waker;
 
 // How errors and limits are read.
-pub use dispatcher::{ACCEPT_BACKOFF, SEND_CHUNK};
+pub use dispatcher::{ACCEPT_BACKOFF, HIGH_WATER, LOW_WATER, SEND_CHUNK};
 pub use errors::{is_disconnect, is_would_block, DISCONNECTED};
