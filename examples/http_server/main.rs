@@ -1,11 +1,22 @@
 //! A single-threaded HTTP/1.1 keep-alive server on a chat channel.
 //!
-//! What it teaches: `Dispatcher::with_chat` (asynchat). The terminator is
-//! the blank line that ends a request head, so `found_terminator` runs once
-//! per request with the whole head collected, however the bytes were split
-//! across reads; pipelined requests simply come out one after the other.
-//! A record cap turns a head that never ends into a `431` instead of
-//! unbounded memory.
+//! What it teaches: `Dispatcher::with_chat` (asynchat), with a terminator
+//! that changes from record to record, as HTTP framing (RFC 9112) needs. A
+//! request head is read line by line (terminator `b"\n"`, so a bare LF ends
+//! a line as well as CRLF); a body is read as a byte count (the numeric
+//! terminator `set_terminator(n)`), and a chunked body as size lines and
+//! counts in turn. So `found_terminator` runs once per piece, however the
+//! bytes were split across reads, and pipelined requests come out one after
+//! the other, never mistaking a body for a request. A record cap turns a
+//! head that never ends into a `414` or `431` instead of unbounded memory.
+//!
+//! It also teaches the end of a connection after an error, as nginx does
+//! it: a *lingering close*. The server sends its answer, stops writing once
+//! it is out (`shutdown_when_done`, a half-close), and reads and drops what
+//! the client still sends until the client closes, for at most 2 s (a timer
+//! of the channel's own, `Channel::call_later`) and 1 MiB. Closing at once,
+//! with the client's bytes unread, would send a reset that can destroy the
+//! answer before the client reads it.
 //!
 //! Every GET gets the same answer, `Hello, world!`. Try it with
 //! `cargo run --release --example http_server` and `curl -v http://127.0.0.1:8081/`.
@@ -16,16 +27,34 @@ mod parse;
 
 use std::io;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use parse::{parse_request, Request};
-use pollreactor::{Address, Channel, Chat, Dispatcher, Handler, Socket};
+use parse::{is_empty_line, parse_chunk_size, parse_request, Body, Method, Refusal, Request, MAX_BODY};
+use pollreactor::{Address, Channel, Chat, Dispatcher, Handler, Socket, Terminator};
 
 const USAGE: &str = "\
 usage: http_server [--addr HOST:PORT] [--backend poll|select|epoll]
 
 Answers every HTTP GET with `Hello, world!` (HTTP/1.1, keep-alive,
-pipelining). A malformed request gets 400, a request head over 8 KiB gets
-431, any method but GET gets 405; each of those closes the connection.
+pipelining), and HEAD with the same headers and no body. Requests are
+framed as RFC 9112 says: lines may end in CRLF or a bare LF, empty lines
+before a request are ignored, and a body (Content-Length or chunked) is
+read and dropped before the next request.
+
+Refused requests get, with `Connection: close`:
+  400  a malformed request; Content-Length with Transfer-Encoding; a bad
+       or conflicting Content-Length; a Transfer-Encoding that does not
+       end in chunked; HTTP/1.1 without Host
+  405  a method other than GET and HEAD
+  413  a body over 1 MiB
+  414  a request line over 8 KiB
+  431  a request head over 8 KiB
+  501  a transfer coding before chunked (`gzip, chunked`)
+  505  an HTTP version other than 1.x
+After an answer that ends the connection (these, or `Connection: close`),
+the server reads no more requests: it sends the answer, stops writing,
+and drops what the client still sends (up to 1 MiB, for up to 2 s)
+before it closes.
 
   --addr HOST:PORT   where to listen (default 127.0.0.1:8081; port 0 picks one)
   --backend NAME     poll, select or epoll (default poll)
@@ -38,53 +67,249 @@ const OK_KEEP_ALIVE: &[u8] =
     b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\nConnection: keep-alive\r\n\r\nHello, world!";
 const OK_CLOSE: &[u8] =
     b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nHello, world!";
-const BAD_REQUEST: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-const TOO_LARGE: &[u8] =
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-const NOT_ALLOWED: &[u8] =
-    b"HTTP/1.1 405 Method Not Allowed\r\nAllow: GET\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+/// The body at the end of each `OK` answer, which a HEAD answer leaves out.
+const BODY: &[u8] = b"Hello, world!";
 
-/// The most a request head (request line and headers) may take.
+/// The most a request head (request line and header fields, or a chunked
+/// body's trailer fields) may take. A request line longer than this gets
+/// 414; a longer head, 431.
 const MAX_HEAD: usize = 8 * 1024;
+/// The most a chunk-size line (with its extensions) may take.
+const MAX_CHUNK_LINE: usize = 1024;
+/// How long a lingering close waits for the client to close.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+/// How much a lingering close reads and drops before it gives up.
+const LINGER_BYTES: usize = 1 << 20;
+
+/// What the next record of a connection's input is.
+#[derive(Debug)]
+enum State {
+    /// A line of a request head: the request line (after any empty
+    /// lines), then header fields until an empty line.
+    Head,
+    /// A `Content-Length` body (a byte count).
+    Body,
+    /// The size line of a chunk.
+    ChunkSize,
+    /// A chunk's data (a byte count).
+    ChunkData,
+    /// The empty line after a chunk's data.
+    ChunkEnd,
+    /// A line of the trailer section after the last chunk.
+    Trailers,
+    /// Requests are over: the last answer goes out, then the write side is
+    /// shut; what the client still sends is dropped (and counted) until it
+    /// closes.
+    Lingering { dropped: usize },
+}
 
 /// One connection (`asynchat.async_chat`): a chat channel whose records
-/// are request heads.
-struct HttpChannel;
+/// are the lines and bodies of requests.
+struct HttpChannel {
+    state: State,
+    /// Where the current line starts in the head collected so far (0: no
+    /// request line yet).
+    line_start: usize,
+    /// The answer to send once the request's body has been read.
+    answer: &'static [u8],
+    /// Whether the connection ends after that answer.
+    close_after: bool,
+    /// The size of the chunked body read so far.
+    body_len: usize,
+}
 
 impl Handler<Chat> for HttpChannel {
-    fn found_terminator(&mut self, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
-        if ch.closing() {
-            // Requests pipelined after a `Connection: close` get no answer.
-            return Ok(());
+    /// Bytes of a record. Head and chunk lines are collected (the default);
+    /// body bytes are dropped, since nothing here wants them.
+    fn collect_incoming_data(&mut self, ch: &mut Channel<'_, Chat>, data: &[u8]) -> io::Result<()> {
+        match &mut self.state {
+            State::Body | State::ChunkData => {}
+            State::Lingering { dropped, .. } => {
+                *dropped += data.len();
+                if *dropped > LINGER_BYTES {
+                    ch.close();
+                }
+            }
+            _ => ch.collect(data),
         }
-        let request = parse_request(ch.incoming());
-        ch.clear_incoming();
-        match request {
-            Ok(Request::Get { keep_alive: true, say_keep_alive: false }) => ch.push(OK),
-            Ok(Request::Get { keep_alive: true, say_keep_alive: true }) => ch.push(OK_KEEP_ALIVE),
-            Ok(Request::Get { keep_alive: false, .. }) => respond_and_close(ch, OK_CLOSE),
-            Ok(Request::OtherMethod) => respond_and_close(ch, NOT_ALLOWED),
-            Err(()) => respond_and_close(ch, BAD_REQUEST),
+        Ok(())
+    }
+
+    fn found_terminator(&mut self, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
+        match self.state {
+            State::Head => self.head_line(ch),
+            State::Body => self.answer(ch),
+            State::ChunkSize => self.chunk_size_line(ch),
+            State::ChunkData => {
+                self.state = State::ChunkEnd;
+                ch.set_terminator(b"\n");
+                Ok(())
+            }
+            State::ChunkEnd => {
+                let empty = is_empty_line(ch.incoming());
+                ch.clear_incoming();
+                if !empty {
+                    return self.refuse(ch, Refusal::BadRequest);
+                }
+                self.state = State::ChunkSize;
+                Ok(())
+            }
+            State::Trailers => self.trailer_line(ch),
+            State::Lingering { .. } => Ok(()),
         }
     }
 
     fn handle_error(&mut self, ch: &mut Channel<'_, Chat>, err: io::Error) {
-        // The record cap: a request head longer than MAX_HEAD.
-        if err.kind() == io::ErrorKind::InvalidData && respond_and_close(ch, TOO_LARGE).is_ok() {
-            return;
+        // The record cap: a line longer than what is left of its limit.
+        if err.kind() == io::ErrorKind::InvalidData {
+            let refusal = match self.state {
+                State::Head if self.line_start == 0 => Refusal::UriTooLong,
+                State::Head | State::Trailers => Refusal::HeadersTooLarge,
+                _ => Refusal::BadRequest,
+            };
+            if self.refuse(ch, refusal).is_ok() {
+                return;
+            }
         }
         ch.close();
     }
 }
 
-fn respond_and_close(ch: &mut Channel<'_, Chat>, response: &[u8]) -> io::Result<()> {
-    ch.push(response)?;
-    ch.close_when_done();
-    Ok(())
+impl HttpChannel {
+    fn new() -> HttpChannel {
+        HttpChannel { state: State::Head, line_start: 0, answer: OK, close_after: false, body_len: 0 }
+    }
+
+    /// A line of a request head. The lines are collected until the empty
+    /// line that ends the head, which is then parsed.
+    fn head_line(&mut self, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
+        if !is_empty_line(&ch.incoming()[self.line_start..]) {
+            self.keep_line(ch);
+            return Ok(());
+        }
+        if self.line_start == 0 {
+            // An empty line before the request line is ignored (RFC 9112 2.2).
+            ch.clear_incoming();
+            return Ok(());
+        }
+        let request = parse_request(&ch.incoming()[..self.line_start]);
+        ch.clear_incoming();
+        self.line_start = 0;
+        let Request { method, keep_alive, say_keep_alive, body } = match request {
+            Ok(request) => request,
+            Err(refusal) => return self.refuse(ch, refusal),
+        };
+        let answer = match (keep_alive, say_keep_alive) {
+            (false, _) => OK_CLOSE,
+            (true, false) => OK,
+            (true, true) => OK_KEEP_ALIVE,
+        };
+        self.answer = match method {
+            Method::Get => answer,
+            Method::Head => &answer[..answer.len() - BODY.len()],
+        };
+        self.close_after = !keep_alive;
+        match body {
+            Body::None => self.answer(ch),
+            Body::Length(n) => {
+                self.state = State::Body;
+                ch.set_terminator(n);
+                Ok(())
+            }
+            Body::Chunked => {
+                self.state = State::ChunkSize;
+                self.body_len = 0;
+                ch.set_max_record(Some(MAX_CHUNK_LINE));
+                Ok(())
+            }
+        }
+    }
+
+    /// Keeps a line of a head (or trailer section) with its line end; the
+    /// next line may take what is left of [`MAX_HEAD`].
+    fn keep_line(&mut self, ch: &mut Channel<'_, Chat>) {
+        ch.collect(b"\n");
+        self.line_start = ch.incoming().len();
+        ch.set_max_record(Some(MAX_HEAD.saturating_sub(self.line_start)));
+    }
+
+    /// A chunk-size line: the next chunk's data is read as a byte count;
+    /// after the last (empty) chunk come the trailer fields.
+    fn chunk_size_line(&mut self, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
+        let size = parse_chunk_size(ch.incoming());
+        ch.clear_incoming();
+        match size {
+            Err(refusal) => self.refuse(ch, refusal),
+            Ok(0) => {
+                self.state = State::Trailers;
+                ch.set_max_record(Some(MAX_HEAD));
+                Ok(())
+            }
+            Ok(n) if self.body_len + n > MAX_BODY => self.refuse(ch, Refusal::ContentTooLarge),
+            Ok(n) => {
+                self.body_len += n;
+                self.state = State::ChunkData;
+                ch.set_terminator(n);
+                Ok(())
+            }
+        }
+    }
+
+    /// A line of the trailer section, which ends the chunked body at its
+    /// empty line. The fields are checked, and dropped.
+    fn trailer_line(&mut self, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
+        let line = &ch.incoming()[self.line_start..];
+        if is_empty_line(line) {
+            ch.clear_incoming();
+            self.line_start = 0;
+            return self.answer(ch);
+        }
+        if let Err(refusal) = parse::field(line) {
+            return self.refuse(ch, refusal);
+        }
+        self.keep_line(ch);
+        Ok(())
+    }
+
+    /// The request (head and body) has been read: answer it, then read
+    /// the next one, or end the connection.
+    fn answer(&mut self, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
+        if self.close_after {
+            return self.linger(ch, self.answer);
+        }
+        self.state = State::Head;
+        ch.set_terminator(b"\n");
+        ch.set_max_record(Some(MAX_HEAD));
+        ch.push(self.answer)
+    }
+
+    /// Answers with an error status; no more requests are read.
+    fn refuse(&mut self, ch: &mut Channel<'_, Chat>, refusal: Refusal) -> io::Result<()> {
+        let allow = if refusal == Refusal::MethodNotAllowed { "Allow: GET, HEAD\r\n" } else { "" };
+        let answer =
+            format!("HTTP/1.1 {}\r\n{allow}Content-Length: 0\r\nConnection: close\r\n\r\n", refusal.status());
+        self.linger(ch, answer.as_bytes())
+    }
+
+    /// Sends a last answer, then closes gracefully: from now on input is
+    /// dropped; once the answer is out, the write side is shut (the client
+    /// reads the end of the answer); the channel closes when the client
+    /// does, or after [`LINGER_TIME`], or [`LINGER_BYTES`].
+    fn linger(&mut self, ch: &mut Channel<'_, Chat>, answer: &[u8]) -> io::Result<()> {
+        self.state = State::Lingering { dropped: 0 };
+        ch.set_terminator(Terminator::None);
+        ch.set_max_record(None);
+        ch.clear_incoming();
+        ch.push(answer)?;
+        ch.shutdown_when_done()?;
+        // A timer of the channel's own: it is cancelled if the channel closes first.
+        ch.call_later(LINGER_TIME, |_: &mut HttpChannel, ch: &mut Channel<'_, Chat>| ch.close());
+        Ok(())
+    }
 }
 
 /// The listener (`asyncore.dispatcher`): each connection becomes a chat
-/// channel split at blank lines.
+/// channel split at line ends.
 struct HttpServer;
 
 impl Handler for HttpServer {
@@ -92,9 +317,9 @@ impl Handler for HttpServer {
         // Each response goes out at once, not after the previous one is acknowledged.
         sock.set_nodelay(true)?;
         let mut conn = Dispatcher::new(sock)?.with_chat();
-        conn.set_terminator(b"\r\n\r\n");
+        conn.set_terminator(b"\n");
         conn.set_max_record(Some(MAX_HEAD));
-        ch.context().add(conn, HttpChannel)?;
+        ch.context().add(conn, HttpChannel::new())?;
         Ok(())
     }
 }

@@ -1,5 +1,6 @@
-//! http_server's request-head parser on arbitrary bytes: it must never
-//! panic, and a head it accepts must have a well-formed request line.
+//! http_server's request parser on arbitrary bytes, taken as a request
+//! head, a chunk-size line and a field line: it must never panic, and what
+//! it accepts must be well-formed (no NUL, no bare CR, sizes within the cap).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -8,13 +9,25 @@ use libfuzzer_sys::fuzz_target;
 #[allow(dead_code)]
 mod parse;
 
-fuzz_target!(|head: &[u8]| {
-    if let Ok(request) = parse::parse_request(head) {
-        let start = head.iter().position(|&b| b != b'\r' && b != b'\n').expect("accepted heads have a line");
-        let line = head[start..].split(|&b| b == b'\n').next().unwrap();
-        assert_eq!(line.strip_suffix(b"\r").unwrap_or(line).split(|&b| b == b' ').count(), 3);
-        if let parse::Request::Get { keep_alive: false, say_keep_alive } = request {
-            assert!(!say_keep_alive);
+use parse::{Body, MAX_BODY};
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(request) = parse::parse_request(data) {
+        let line = data.split(|&b| b == b'\n').next().unwrap();
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        assert_eq!(line.split(|&b| b == b' ').count(), 3, "a request line has three parts");
+        assert!(!data.contains(&0), "a head with a NUL was accepted");
+        assert!(request.keep_alive || !request.say_keep_alive);
+        if let Body::Length(n) = request.body {
+            assert!(n > 0 && n <= MAX_BODY);
         }
+    }
+    if let Ok(size) = parse::parse_chunk_size(data) {
+        assert!(size <= MAX_BODY);
+        assert!(!data.contains(&0));
+    }
+    if let Ok((name, value)) = parse::field(data) {
+        assert!(!name.is_empty());
+        assert!(!value.contains(&b'\r') && !value.contains(&0));
     }
 });
