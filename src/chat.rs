@@ -30,7 +30,8 @@ pub enum Terminator {
     /// with no terminator until a new one is set. `Count(0)` is like `None`.
     Count(usize),
     /// A record ends at these bytes (`\r\n`, `\r\n\r\n`, ...), which are not
-    /// passed on. An empty string is like `None`.
+    /// passed on. Two in a row make an empty record: `found_terminator` runs
+    /// with nothing collected. An empty string is like `None`.
     Bytes(Arc<[u8]>),
 }
 
@@ -177,7 +178,10 @@ impl Dispatcher<Chat> {
         self.layer.incoming.extend_from_slice(data);
     }
 
-    /// The record collected so far.
+    /// The record collected so far (by the default
+    /// [`collect_incoming_data`](Handler::collect_incoming_data)). At the
+    /// end of the input, the unterminated rest is still here when
+    /// `handle_close` runs: `found_terminator` does not run for it.
     pub fn incoming(&self) -> &[u8] {
         &self.layer.incoming
     }
@@ -234,6 +238,17 @@ impl Layer for Chat {
     /// asynchat's read step: one recv, then the input, together with any
     /// partial terminator kept from before, is split into records, each
     /// handed to `collect_incoming_data` and ended by `found_terminator`.
+    ///
+    /// One recv per read event, of at most
+    /// [`set_in_buffer_size`](Dispatcher::set_in_buffer_size) bytes
+    /// ([`IN_BUFFER_SIZE`] by default); what it leaves in the socket is
+    /// read at the next iteration. Bytes at the end that may start the
+    /// terminator (`\r` of `\r\n`) are kept back, not collected, until
+    /// the next read completes or refutes them. When `recv` returns 0 (the
+    /// end of the input) nothing more is split: the unterminated record
+    /// stays in [`incoming`](Dispatcher::incoming), kept-back bytes are not
+    /// passed on, and `handle_close` follows. See
+    /// [`Handler::found_terminator`] for a run.
     fn handle_read<H: Handler<Chat> + ?Sized>(h: &mut H, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
         read_records(h, ch)
     }

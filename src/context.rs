@@ -167,9 +167,61 @@ impl Context {
     }
 
     /// Closes a channel without calling its handler, as calling asyncore's
-    /// `close()` on another dispatcher did: it gets no further callbacks.
-    /// A channel whose callback is running (this one, from inside it)
-    /// closes when that callback returns. False if there was no such channel.
+    /// `close()` on another dispatcher did: it gets no further callbacks,
+    /// and no `handle_close`. A channel whose callback is running (this
+    /// one, from inside it) closes when that callback returns. False if there
+    /// was no such channel.
+    ///
+    /// A callback that closes its own channel this way ends the channel's
+    /// pass at once, as `ch.close()` does: no other callback runs for it,
+    /// even with other readiness reported, and the output it queued is not
+    /// sent. (To send it first, call
+    /// [`close_when_done`](Dispatcher::close_when_done).) On every backend,
+    /// with the `Log` and `run` of the [guide's examples](crate::guide#the-rows-run):
+    ///
+    /// ```
+    /// # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/doc/recorder.rs"));
+    /// # fn main() -> std::io::Result<()> {
+    /// use pollreactor::{Backend, Channel, Dispatcher, Family, Handler, Reactor, SockType, Socket, WithSend};
+    /// use std::io;
+    ///
+    /// struct Quits(Log);
+    /// impl Handler<WithSend> for Quits {
+    ///     fn writable(&mut self, _: &Dispatcher<WithSend>) -> bool {
+    ///         true
+    ///     }
+    ///     fn handle_read(&mut self, ch: &mut Channel<'_, WithSend>) -> io::Result<()> {
+    ///         let mut buf = [0u8; 64];
+    ///         let n = ch.recv(&mut buf)?;
+    ///         self.0.push(format!("read {n}"));
+    ///         ch.send_buffered(b"never sent")?;
+    ///         let me = ch.token();
+    ///         ch.context().close(me);
+    ///         Ok(())
+    ///     }
+    ///     fn handle_write(&mut self, _: &mut Channel<'_, WithSend>) -> io::Result<()> {
+    ///         self.0.push("write".to_string());
+    ///         Ok(())
+    ///     }
+    ///     fn handle_close(&mut self, ch: &mut Channel<'_, WithSend>) -> io::Result<()> {
+    ///         self.0.push("close".to_string());
+    ///         ch.close();
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// for &backend in Backend::available() {
+    ///     let (ours, theirs) = Socket::pair(Family::Unix, SockType::Stream)?;
+    ///     let log = Log::default();
+    ///     let mut reactor = Reactor::new();
+    ///     reactor.add(Dispatcher::new(ours)?.with_send(), Quits(log.clone()))?;
+    ///     theirs.send(b"hello")?;
+    ///     assert_eq!(run(&mut reactor, backend, &log), ["read 5"]); // no write, no close
+    ///     assert_eq!(theirs.recv(&mut [0u8; 16])?, 0); // the end of file, not "never sent"
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn close(&mut self, t: Token) -> bool {
         match self.channels.get_mut(t) {
             Some(Slot::Busy { close }) => *close = true,

@@ -130,6 +130,7 @@ const ANY_IO: Ready = Ready::READ.or(Ready::WRITE).or(Ready::HUP).or(Ready::ERR)
 /// A hang-up or an error condition.
 const HANG_UP: Ready = Ready::HUP.or(Ready::ERR);
 
+// The guide's readiness table (src/guide.rs) is this function, row by row.
 /// Turns one channel's readiness into callbacks, in asyncore's order. After
 /// each callback it stops if the channel closed, its peer went away (the
 /// pending `handle_close` then runs in [`settle`]), the callback failed, or a

@@ -23,6 +23,14 @@
 //! [`Context::exit_now`](crate::Context::exit_now). That is asyncore's
 //! `loop()`. A call to `poll_once` with no channel and no timer returns at once.
 //!
+//! After the steps come [the readiness table](#readiness-into-callbacks)
+//! (what each backend's answer becomes), [worked examples](#worked-examples)
+//! (a peer that sends 50,000 bytes and closes, a handler that closes its own
+//! channel, a refused connect, a send to a reset connection, a chat
+//! terminator split across reads) and [the tracer](#the-tracer). Every
+//! sequence of callbacks this page states is an example that runs, on every
+//! backend, as a test.
+//!
 //! ## 1. Interest
 //!
 //! `Reactor::poll_once` (in `src/reactor.rs`) walks the channel map and asks
@@ -33,11 +41,21 @@
 //!
 //! * A listener (a channel that is `accepting`) is never asked `writable`. It
 //!   has nothing to write.
+//! * A channel whose input has ended (`recv` returned 0, or `recv` or
+//!   `send` met a disconnect) is not asked `readable` again, and is never
+//!   read again.
+//! * A buffered channel whose output queue is over its high-water mark is not
+//!   asked `readable`, and not read, until the queue drains to its low mark
+//!   ([`Dispatcher::set_water_marks`](crate::Dispatcher::set_water_marks)).
+//!   A channel paced by another one's full queue
+//!   ([`Dispatcher::pace_reading_by`](crate::Dispatcher::pace_reading_by))
+//!   is asked, but not read.
 //! * A channel that wants neither is left out of the wait. It hears nothing,
 //!   not even a hang-up, until it wants something again.
-//! * A channel whose idle timeout
-//!   ([`Dispatcher::set_idle_timeout`](crate::Dispatcher::set_idle_timeout))
-//!   has passed is closed here, without a callback.
+//! * A channel whose timeout has passed (idle, input or send; see
+//!   [`Dispatcher::set_idle_timeout`](crate::Dispatcher::set_idle_timeout))
+//!   gets [`handle_close`](crate::Handler::handle_close) here, with that
+//!   [`CloseReason`](crate::CloseReason), and is left out of this wait.
 //! * A listener that ran out of descriptors while accepting is left out until
 //!   its back-off ends.
 //!
@@ -155,33 +173,51 @@
 //!
 //! ### The order
 //!
-//! `dispatch` turns one channel's flags into callbacks in asyncore's order:
+//! `dispatch` turns one channel's flags into callbacks in asyncore's order.
+//! The [readiness table](#readiness-into-callbacks) below is this list, seen
+//! from each backend's side.
 //!
-//! 1. `NVAL`: [`handle_close`](crate::Handler::handle_close), and nothing
-//!    else. The descriptor was closed behind the reactor's back, so no other
-//!    flag means anything.
-//! 2. A connecting channel with any of `READ`, `WRITE`, `HUP`, `ERR`: the
+//! 1. `NVAL`: [`handle_close`](crate::Handler::handle_close), with
+//!    [`Broken`](crate::CloseReason::Broken), and nothing else. The
+//!    descriptor was closed behind the reactor's back, so no other flag means
+//!    anything.
+//! 2. `HUP` without `ERR`, on a channel that asked to read (not a listener):
+//!    the reactor adds `READ`. A pipe whose writer closed reports only a
+//!    hang-up; reading it makes `recv` return 0, as on select, which has no
+//!    hang-up bit.
+//! 3. A connecting channel with any of `READ`, `WRITE`, `HUP`, `ERR`: the
 //!    connect has ended. The reactor reads `SO_ERROR`. If it is clear, the
 //!    channel is marked connected and
 //!    [`handle_connect`](crate::Handler::handle_connect) runs, before any read
-//!    or write callback. If it holds an error (a refused connect), that error
-//!    is routed as below.
-//! 3. `READ`: [`handle_accept`](crate::Handler::handle_accept) on a listener,
+//!    or write callback. If it holds an error, that error is
+//!    [routed](#where-errors-go): a refused connect goes to
+//!    [`handle_error`](crate::Handler::handle_error), a reset to
+//!    `handle_close`. Nothing else runs for the channel in this pass.
+//! 4. `READ`: [`handle_accept`](crate::Handler::handle_accept) on a listener,
 //!    [`handle_read`](crate::Handler::handle_read) on any other channel.
-//! 4. `WRITE`, not on a listener:
+//! 5. `WRITE`, not on a listener:
 //!    [`handle_write`](crate::Handler::handle_write).
-//! 5. `PRI`: the reactor reads `SO_ERROR`. If it holds an error, the
+//! 6. `PRI`: the reactor reads `SO_ERROR`. If it holds an error, the
 //!    connection is broken: `handle_close`. Otherwise urgent data is waiting:
 //!    [`handle_expt`](crate::Handler::handle_expt).
-//! 6. `HUP` or `ERR` without `READ`: `handle_close`. With `READ` set, the
-//!    close is left to the read: `recv` delivers every byte the peer sent and
-//!    then returns 0, which leads to `handle_close` (see
-//!    [Settle](#3c-settle)).
+//! 7. `HUP` or `ERR`, and no `READ` (after step 2): nothing is left to read.
+//!    The reactor reads `SO_ERROR` for the reason, then runs `handle_close`:
+//!    [`Reset`](crate::CloseReason::Reset) for `ECONNRESET`,
+//!    [`Broken`](crate::CloseReason::Broken) for any other errno or none.
+//!
+//! "Nothing left to read" is decided by the flags alone; the reactor does not
+//! look into the socket. With `READ` set, step 4 runs and `recv` tells: data,
+//! or 0 at the end of the input. A hang-up with `READ` is left to the read: `recv`
+//! delivers every byte the peer sent, one `handle_read` per iteration, and
+//! then returns 0, which leads to `handle_close` in [settle](#3c-settle). So a
+//! `handle_read` that never calls `recv` never sees the end.
 //!
 //! After each step the reactor stops, for this channel, if the channel was
-//! closed, if `recv` or `send` saw the end of the connection, if the callback
-//! returned an error, or if a callback called `exit_now`. `exit_now` also
-//! ends the pass over the events, and step 4 (timers) is skipped.
+//! closed (`ch.close()`, or `Context::close` on its token), if `recv` or
+//! `send` saw the end of the connection (the `handle_close` that is then due
+//! runs in settle), if the callback returned an error (it is routed), or if a
+//! callback called `exit_now`. `exit_now` also ends the pass over the events,
+//! and step 4 (timers) is skipped.
 //!
 //! ### Where errors go
 //!
@@ -192,9 +228,13 @@
 //!   all. asyncore sent it to `handle_error`, which closed the channel.
 //! * a disconnect errno (`ECONNRESET`, `ENOTCONN`, `ESHUTDOWN`,
 //!   `ECONNABORTED`, `EPIPE`, `EBADF`; see
-//!   [`DISCONNECTED`](crate::DISCONNECTED)): `handle_close`.
-//! * anything else: [`handle_error`](crate::Handler::handle_error), whose
-//!   default logs it through `log_info` and calls `handle_close`.
+//!   [`DISCONNECTED`](crate::DISCONNECTED)): `handle_close`, with
+//!   [`Reset`](crate::CloseReason::Reset) for `ECONNRESET` and
+//!   [`Broken`](crate::CloseReason::Broken) for the others.
+//! * anything else: [`handle_error`](crate::Handler::handle_error), with
+//!   [`close_reason`](crate::Dispatcher::close_reason) set to
+//!   [`Error`](crate::CloseReason::Error). Its default logs the error through
+//!   `log_info` and calls `handle_close`.
 //!
 //! The routing's own `handle_close` is the end of the line: an error it
 //! returns goes to `handle_error`. Nothing is routed for a channel that is
@@ -211,24 +251,82 @@
 //! event. The methods only record them; `settle` (in `src/dispatch.rs`) runs
 //! them when the callback that called the method returns, in this order:
 //!
-//! * `handle_connect`, for a [`connect`](crate::Dispatcher::connect) that
-//!   completed at once (Unix-domain and UDP sockets do). If the channel is not
-//!   in the map yet, this happens inside [`Context::add`](crate::Context::add).
-//! * `handle_close`, when [`recv`](crate::Dispatcher::recv) returned 0 (end
-//!   of file) or `recv`/[`send`](crate::Dispatcher::send) met a disconnect
-//!   errno. In the second case the queued output is dropped, since it can no
-//!   longer be delivered.
+//! 1. `handle_connect`, for a [`connect`](crate::Dispatcher::connect) that
+//!    completed at once (Unix-domain and UDP sockets do). If the channel is not
+//!    in the map yet, this happens inside [`Context::add`](crate::Context::add).
+//! 2. The output the callbacks queued
+//!    ([`send_buffered`](crate::Dispatcher::send_buffered),
+//!    [`push`](crate::Dispatcher::push)) goes out in one `send(2)`, if the
+//!    channel is connected. What the socket does not take waits for the next
+//!    write events. An error from that send is routed as above.
+//! 3. `handle_close`, when [`recv`](crate::Dispatcher::recv) returned 0 (end
+//!    of file), when `recv` or [`send`](crate::Dispatcher::send) met a
+//!    disconnect errno, or when a
+//!    [`close_when_done`](crate::Dispatcher::close_when_done) has sent its
+//!    last byte ([`Drained`](crate::CloseReason::Drained)). After a
+//!    disconnect the queued output is dropped, since it can no longer be
+//!    delivered.
 //!
 //! Each runs at most once per call, and only on a channel that is still open.
-//! A close that `handle_close` itself noticed is not announced again. Settle
-//! runs even after `exit_now`.
+//!
+//! Every close the library makes passes one gate (`announce_close` in
+//! `src/dispatch.rs`): the first runs `handle_close`, with
+//! [`close_reason`](crate::Dispatcher::close_reason) telling why; any later
+//! one closes the channel without a callback. So the reactor itself runs
+//! `handle_close` at most once per channel, and a `handle_close` that keeps
+//! the channel open is not called again. A program's own `ch.close()` or
+//! `Context::close` runs no `handle_close` at all, as in asyncore.
 //!
 //! The default `handle_close` of a buffered channel (`WithSend`, `Chat`) does
-//! not drop queued output: it calls
-//! [`close_when_done`](crate::Dispatcher::close_when_done), so a peer that
-//! half-closed after its last request still gets the answer. By default the
-//! channel then stops reading, and closes once the queue is sent. A plain
-//! channel has no queue; its default `handle_close` closes it.
+//! not drop queued output: it calls `close_when_done`, so a peer that
+//! half-closed after its last request still gets the answer. The channel then
+//! stops reading, and closes once the queue is sent. A plain channel has no
+//! queue; its default `handle_close` closes it.
+//!
+//! This handler queues three pieces and asks to close when they are sent. They
+//! leave in one `send(2)`, when `handle_read` returns; the queue is then empty,
+//! so `handle_close` runs with `Drained`, in the same iteration:
+//!
+//! ```
+//! # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/doc/recorder.rs"));
+//! # fn main() -> std::io::Result<()> {
+//! use pollreactor::{Backend, Channel, CloseReason, Dispatcher, Family, Handler, Reactor, SockType, Socket, WithSend};
+//! use std::io;
+//!
+//! struct Answer(Log);
+//! impl Handler<WithSend> for Answer {
+//!     fn handle_read(&mut self, ch: &mut Channel<'_, WithSend>) -> io::Result<()> {
+//!         let mut buf = [0u8; 64];
+//!         let n = ch.recv(&mut buf)?;
+//!         ch.send_buffered(&buf[..n])?;
+//!         ch.send_buffered(b", ")?;
+//!         ch.send_buffered(b"bye")?;
+//!         ch.close_when_done();
+//!         self.0.push(format!("read {n}, {} sends", ch.sends()));
+//!         Ok(())
+//!     }
+//!     fn handle_close(&mut self, ch: &mut Channel<'_, WithSend>) -> io::Result<()> {
+//!         assert_eq!(ch.close_reason(), Some(CloseReason::Drained));
+//!         self.0.push(format!("close Drained, {} send", ch.sends()));
+//!         ch.close();
+//!         Ok(())
+//!     }
+//! }
+//!
+//! for &backend in Backend::available() {
+//!     let (ours, theirs) = Socket::pair(Family::Unix, SockType::Stream)?;
+//!     let log = Log::default();
+//!     let mut reactor = Reactor::new();
+//!     reactor.add(Dispatcher::new(ours)?.with_send(), Answer(log.clone()))?;
+//!     theirs.send(b"hi")?;
+//!     assert_eq!(run(&mut reactor, backend, &log), ["read 2, 0 sends, close Drained, 1 send"]);
+//!     let mut answer = [0u8; 16];
+//!     let n = theirs.recv(&mut answer)?;
+//!     assert_eq!(&answer[..n], b"hi, bye");
+//! }
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! Then the entry goes back. If someone closed the channel through
 //! `Context::close` while it was `Busy`, it is closed now. An open channel
@@ -252,38 +350,455 @@
 //! ## Readiness into callbacks
 //!
 //! What each backend reports, the flags the reactor makes of it, and the
-//! callbacks that follow (steps 3b and 3c). The rows assume a channel that
-//! is not connecting; the last table covers connects.
+//! callbacks that follow (steps 3b and 3c). This table is the
+//! [order](#the-order) above, row by row, and the `dispatch` function of
+//! `src/dispatch.rs` is the code of both. The rows assume a channel that is
+//! not connecting; the second table covers connects. Each row runs, on every
+//! backend, in the examples after the tables.
 //!
 //! | poll | epoll | select | flags | callbacks |
 //! |---|---|---|---|---|
-//! | `POLLIN` | `EPOLLIN` | in `readfds` | `READ` | `handle_accept` on a listener, else `handle_read`. `recv` returns data, or 0 at end of file (then `handle_close`, in settle), or `WouldBlock` (ignored). |
+//! | `POLLNVAL` | never (below) | `EBADF` from the call | `NVAL` | `handle_close` with `Broken`, and nothing else. |
+//! | `POLLIN` | `EPOLLIN` | in `readfds` | `READ` | `handle_accept` on a listener, else `handle_read`. Its `recv` returns data; or 0 at the end of the input (then `handle_close` with `EndOfFile`, in settle); or `WouldBlock` (ignored). |
 //! | `POLLOUT` | `EPOLLOUT` | in `writefds` | `WRITE` | `handle_write`. A listener is never asked. |
-//! | `POLLPRI` | `EPOLLPRI` | in `exceptfds` | `PRI` | `handle_expt`; but `handle_close` if `SO_ERROR` holds an error. poll and epoll ask for it only with read interest; select watches every entry. |
-//! | `POLLIN` + `POLLHUP` | `EPOLLIN` + `EPOLLHUP` | in `readfds` (select has no hang-up bit) | `READ` `HUP` | `handle_read` (and the callbacks of any other flags), but no `handle_close` for the `HUP` itself. `handle_close` comes when `recv` returns 0, after every byte was read, on this iteration or a later one. A `handle_read` that never calls `recv` never gets there. |
-//! | `POLLHUP` without `POLLIN` | `EPOLLHUP` without `EPOLLIN` | none | `HUP` | `handle_close`, after `handle_write` / `handle_expt` if those flags are set too. This happens when the channel did not ask to read (`readable()` was false), or on a pipe whose writer closed with nothing left in it. |
-//! | `POLLERR` without `POLLIN` | `EPOLLERR` without `EPOLLIN` | none | `ERR` | `handle_close`, after `handle_write` / `handle_expt` if those flags are set too. The reactor does not read the errno for this flag, so it does not go to `handle_error` (a `send` in `handle_write` may meet it first, and route it as usual). |
-//! | `POLLIN` + `POLLERR` | `EPOLLIN` + `EPOLLERR` | in `readfds` (and `writefds`, if asked) | `READ` `ERR` | `handle_read`. `recv` returns the pending error: a disconnect errno becomes end of file (`handle_close`), any other goes to `handle_error`. |
-//! | `POLLNVAL` | none | `EBADF` from the call | `NVAL` | `handle_close` and nothing else. select names no culprit, so the backend checks which descriptors are closed and reports `NVAL` for those; that iteration reports nothing else. epoll has no such flag: a descriptor closed behind the reactor's back (its last copy) leaves the epoll set, and the channel hears nothing more. |
+//! | `POLLPRI` | `EPOLLPRI` | in `exceptfds` | `PRI` | `handle_expt`; but `handle_close` if `SO_ERROR` holds an error. poll and epoll ask for it with read interest only; select watches every channel. |
+//! | `POLLIN` + `POLLHUP` | `EPOLLIN` + `EPOLLHUP` | in `readfds` | `READ` `HUP` | `handle_read`, and nothing for the hang-up itself. `handle_close` (`EndOfFile`) comes when `recv` returns 0: after every byte was read, one `handle_read` per iteration. |
+//! | `POLLHUP` without `POLLIN`, on a channel that asked to read | `EPOLLHUP` without `EPOLLIN`, likewise | in `readfds` | `HUP`, and the reactor adds `READ` | `handle_read`. Its `recv` returns 0 (a pipe whose writer closed): `handle_close` with `EndOfFile`. |
+//! | `POLLHUP`, on a channel that asked only to write | `EPOLLHUP`, likewise | nothing: select has no hang-up bit | `WRITE` `HUP` | poll, epoll: `handle_write`, then `handle_close`, its reason from `SO_ERROR` (`Broken` if none). select: `handle_write`, on every iteration, until a `send` meets `EPIPE`: then `handle_close` with `Broken`. |
+//! | `POLLERR` without `POLLIN` (with `POLLHUP` or not) | `EPOLLERR` without `EPOLLIN`, likewise | in `readfds` (and `writefds`, if asked) | `ERR` | poll, epoll: `handle_write` if `WRITE` is set too, then `handle_close`, its reason from `SO_ERROR`: `Reset` for `ECONNRESET`, `Broken` for any other errno (`ECONNREFUSED` too). Never `handle_error`. select: `handle_read` (or `handle_write`, on a channel that asked only to write), whose `recv` (`send`) meets the errno: `handle_close` for a disconnect errno, `handle_error` for any other. |
+//! | `POLLIN` + `POLLERR` (a reset TCP connection adds `POLLHUP`) | `EPOLLIN` + `EPOLLERR`, likewise | in `readfds` (and `writefds`, if asked) | `READ` `ERR` | `handle_read`. Its `recv` meets the errno: for a disconnect errno it returns 0 and `handle_close` follows (`Reset` for `ECONNRESET`); any other errno is its error, for `handle_error`. |
 //!
 //! select has no hang-up or error bit. Linux marks a descriptor whose peer
 //! hung up as readable, and one with an error pending as readable and
-//! writable. So on select, a hang-up is always "readable, then `recv` returns
-//! 0", and an error is met by `recv` or `send`. Every backend delivers every
-//! byte the peer sent before `handle_close`, and calls `handle_close` once.
+//! writable, but only in the sets that were asked for. So on select a
+//! hang-up is "readable, then `recv` returns 0", an error is met by `recv` or
+//! `send`, and a channel that asked only to write never hears a hang-up until
+//! a `send` fails.
+//!
+//! `NVAL` is the one row without an example: closing a descriptor behind the
+//! reactor's back takes unsafe code. poll reports `POLLNVAL` for it. select
+//! fails the whole call with `EBADF` and names no culprit, so the backend
+//! checks which descriptors are closed and reports `NVAL` for those, and
+//! nothing else, that iteration. epoll has no such flag: a descriptor whose
+//! last copy is closed leaves the epoll set, and its channel hears nothing
+//! more.
 //!
 //! A connecting channel reads `SO_ERROR` at its first `READ`, `WRITE`, `HUP`
 //! or `ERR` (not at `PRI` alone):
 //!
 //! | `SO_ERROR` | callbacks |
 //! |---|---|
-//! | clear | marked connected, `handle_connect`; then, in the same pass, `handle_read` / `handle_write` / `handle_expt` / `handle_close` for the flags that are set. |
-//! | a disconnect errno | `handle_close`; nothing else in that pass. |
-//! | any other errno (`ECONNREFUSED`, `ETIMEDOUT`, `EHOSTUNREACH`, ...) | `handle_error`; nothing else in that pass. |
+//! | clear | marked connected, `handle_connect`; then, in the same pass, the callbacks of the other flags, as in the table above. |
+//! | a disconnect errno (the peer accepted and reset at once) | `handle_close` with `Reset` (`Broken` for the others); no `handle_connect`, nothing else in that pass. |
+//! | any other errno (`ECONNREFUSED`, `ETIMEDOUT`, `EHOSTUNREACH`, ...) | `handle_error`, with the errno, and `close_reason` `Error`; no `handle_connect`, nothing else in that pass. |
 //!
 //! A refused TCP connect shows up as `POLLOUT | POLLERR | POLLHUP` (plus
 //! `POLLIN` if read was asked) on poll and epoll, and as readable and writable
-//! on select. All three end in the same `handle_error`.
+//! on select. All three end in the same `handle_error`: see
+//! [A refused connect](#a-refused-connect).
+//!
+//! ### The rows, run
+//!
+//! The examples use a small recording handler (`doc/recorder.rs` in the
+//! package, included by hidden lines). It writes down each callback it gets:
+//! `read N` for a `handle_read` whose one `recv` returned N, `write` and
+//! `sent N` for a `handle_write` and its `send`, `connect`, `expt`,
+//! `close REASON` (its [`close_reason`](crate::Dispatcher::close_reason)),
+//! `error: KIND` (the [`io::ErrorKind`](std::io::ErrorKind)). Past that, each
+//! callback does what the layer's default does: its `handle_close` closes a
+//! plain channel, and its `handle_error` calls `handle_close`. `run` drives
+//! the loop until no channel is left and returns one string per iteration that
+//! had callbacks; `run_for` runs a number of iterations.
+//!
+//! `POLLIN` and `POLLIN + POLLHUP`: [a peer that sends 50,000 bytes and
+//! closes](#a-peer-that-sends-50000-bytes-and-closes). `POLLOUT`: [a handler
+//! that closes its own channel](#a-handler-that-closes-its-own-channel-while-it-is-writable).
+//!
+//! `POLLPRI`: urgent data is `handle_expt` (the recorder reads the byte with
+//! [`Socket::recv_oob`](crate::Socket::recv_oob)):
+//!
+//! ```
+//! # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/doc/recorder.rs"));
+//! # fn main() -> std::io::Result<()> {
+//! use pollreactor::{Backend, Dispatcher, Reactor};
+//! for &backend in Backend::available() {
+//!     let (ours, theirs) = tcp_pair()?;
+//!     let log = Log::default();
+//!     let mut reactor = Reactor::new();
+//!     reactor.add(Dispatcher::new(ours)?, Recorder::new(&log))?;
+//!     theirs.send_oob(b"!")?;
+//!     assert_eq!(run_for(&mut reactor, backend, &log, 1), ["expt"]);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! `POLLHUP` on a channel that reads: a pipe whose writer closed reports only
+//! a hang-up, and is read:
+//!
+//! ```
+//! # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/doc/recorder.rs"));
+//! # fn main() -> std::io::Result<()> {
+//! use pollreactor::{Backend, Dispatcher, Reactor};
+//! for &backend in Backend::available() {
+//!     let (reader, writer) = std::io::pipe()?;
+//!     drop(writer);
+//!     let log = Log::default();
+//!     let mut reactor = Reactor::new();
+//!     reactor.add(Dispatcher::from_file(&reader)?, Recorder::new(&log))?;
+//!     assert_eq!(run(&mut reactor, backend, &log), ["read 0, close EndOfFile"]);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! `POLLHUP` on a channel that asked only to write: poll and epoll close it;
+//! select does not know. A `send` tells every backend:
+//!
+//! ```
+//! # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/doc/recorder.rs"));
+//! # fn main() -> std::io::Result<()> {
+//! use pollreactor::{Backend, Dispatcher, Family, Reactor, SockType, Socket};
+//! for &backend in Backend::available() {
+//!     let log = Log::default();
+//!     // Writable, but sends nothing.
+//!     let (ours, theirs) = Socket::pair(Family::Unix, SockType::Stream)?;
+//!     drop(theirs);
+//!     let mut reactor = Reactor::new();
+//!     reactor.add(Dispatcher::new(ours)?, Recorder::new(&log).not_reading().writable())?;
+//!     let seen = run_for(&mut reactor, backend, &log, 3);
+//!     match backend {
+//!         Backend::Select => assert_eq!(seen, ["write", "write", "write"]),
+//!         _ => assert_eq!(seen, ["write, close Broken"]),
+//!     }
+//!     // Sends at its first write event.
+//!     let (ours, theirs) = Socket::pair(Family::Unix, SockType::Stream)?;
+//!     drop(theirs);
+//!     let mut reactor = Reactor::new();
+//!     reactor.add(Dispatcher::new(ours)?, Recorder::new(&log).not_reading().sending(b"hello"))?;
+//!     assert_eq!(run(&mut reactor, backend, &log), ["write, sent 0, close Broken"]);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! `POLLERR` without `POLLIN`: a connected UDP socket whose datagram met a
+//! closed port holds `ECONNREFUSED`. poll and epoll report an error and
+//! nothing to read: `handle_close`. select reports it readable, and `recv`
+//! meets the errno, which is not a disconnect: `handle_error`. (A UDP connect
+//! completes at once, so `handle_connect` runs inside `add`.)
+//!
+//! ```
+//! # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/doc/recorder.rs"));
+//! # fn main() -> std::io::Result<()> {
+//! use pollreactor::{Backend, Dispatcher, Family, Reactor, SockType};
+//! for &backend in Backend::available() {
+//!     let log = Log::default();
+//!     let mut udp = Dispatcher::create_socket(Family::Inet, SockType::Datagram)?;
+//!     udp.connect(closed_udp_port()?)?;
+//!     udp.send(b"anyone?")?;
+//!     let mut reactor = Reactor::new();
+//!     reactor.add(udp, Recorder::new(&log))?;
+//!     assert_eq!(log.take(), ["connect"]);
+//!     let seen = run(&mut reactor, backend, &log);
+//!     match backend {
+//!         Backend::Select => {
+//!             assert_eq!(seen, ["read ConnectionRefused, error: ConnectionRefused, close Error"])
+//!         }
+//!         _ => assert_eq!(seen, ["close Broken"]),
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! `POLLIN + POLLERR`: a reset connection is read, and `recv` returns 0:
+//!
+//! ```
+//! # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/doc/recorder.rs"));
+//! # fn main() -> std::io::Result<()> {
+//! use pollreactor::{Backend, Dispatcher, Reactor};
+//! for &backend in Backend::available() {
+//!     let (ours, theirs) = tcp_pair()?;
+//!     let log = Log::default();
+//!     let mut reactor = Reactor::new();
+//!     reactor.add(Dispatcher::new(ours)?, Recorder::new(&log))?;
+//!     theirs.set_linger_zero()?;
+//!     drop(theirs); // a reset (RST), not an end of file (FIN)
+//!     assert_eq!(run(&mut reactor, backend, &log), ["read 0, close Reset"]);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Worked examples
+//!
+//! Six questions about one iteration, each answered by a run on every
+//! backend, here or on the page linked. They use the recording handler
+//! described in [The rows, run](#the-rows-run).
+//!
+//! ### A peer that sends 50,000 bytes and closes
+//!
+//! The peer's bytes and its end of file wait in the socket. The recorder's
+//! `handle_read` makes one `recv` of 8,192 bytes per call.
+//!
+//! * Iterations 1 to 6: the wait reports the channel readable (poll and
+//!   epoll add a hang-up on a socket pair, since the peer is gone; select
+//!   has no hang-up bit). One `handle_read`
+//!   each, and its `recv` returns 8,192. `HUP` with `READ` is left to the
+//!   read, so nothing else runs. The wait is level-triggered: what is left is
+//!   reported again at the next iteration.
+//! * Iteration 7: `recv` returns the last 848 bytes.
+//! * Iteration 8: `recv` returns 0, the end of file. When `handle_read`
+//!   returns, settle runs `handle_close`, with
+//!   [`EndOfFile`](crate::CloseReason::EndOfFile). Its default closes the
+//!   channel.
+//!
+//! ```
+//! # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/doc/recorder.rs"));
+//! # fn main() -> std::io::Result<()> {
+//! use pollreactor::{Backend, Dispatcher, Family, Reactor, SockType, Socket};
+//! for &backend in Backend::available() {
+//!     let (ours, theirs) = Socket::pair(Family::Unix, SockType::Stream)?;
+//!     let log = Log::default();
+//!     let mut reactor = Reactor::new();
+//!     reactor.add(Dispatcher::new(ours)?, Recorder::new(&log))?;
+//!     assert_eq!(theirs.send(&[b'x'; 50_000])?, 50_000);
+//!     drop(theirs);
+//!     assert_eq!(
+//!         run(&mut reactor, backend, &log),
+//!         [
+//!             "read 8192", "read 8192", "read 8192", "read 8192", "read 8192", "read 8192",
+//!             "read 848",
+//!             "read 0, close EndOfFile",
+//!         ]
+//!     );
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ### A handler that closes its own channel while it is writable
+//!
+//! A plain channel that asks to read and to write, with data waiting, is
+//! reported readable and writable in one iteration: `handle_read`, then
+//! `handle_write`. If `handle_read` closes the channel (`ch.close()`), the
+//! pass stops there: no `handle_write`, and no `handle_close` either, since a
+//! program's own close is not announced. The channel leaves the map when the
+//! callback returns. `ch.context().close(ch.token())` does the same (run in
+//! [`Context::close`](crate::Context::close)'s example). On a buffered
+//! channel either drops the queued output; to send it first, call
+//! [`close_when_done`](crate::Dispatcher::close_when_done).
+//!
+//! ```
+//! # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/doc/recorder.rs"));
+//! # fn main() -> std::io::Result<()> {
+//! use pollreactor::{Backend, Dispatcher, Family, Reactor, SockType, Socket};
+//! for &backend in Backend::available() {
+//!     let log = Log::default();
+//!     // Without the close: read, then write, in one iteration.
+//!     let (ours, theirs) = Socket::pair(Family::Unix, SockType::Stream)?;
+//!     let mut reactor = Reactor::new();
+//!     reactor.add(Dispatcher::new(ours)?, Recorder::new(&log).writable())?;
+//!     theirs.send(b"hello")?;
+//!     assert_eq!(run_for(&mut reactor, backend, &log, 1), ["read 5, write"]);
+//!     // With it: read, and nothing more.
+//!     let (ours, theirs) = Socket::pair(Family::Unix, SockType::Stream)?;
+//!     let mut reactor = Reactor::new();
+//!     reactor.add(Dispatcher::new(ours)?, Recorder::new(&log).writable().closing_after_read())?;
+//!     theirs.send(b"hello")?;
+//!     assert_eq!(run_for(&mut reactor, backend, &log, 1), ["read 5"]);
+//!     assert!(reactor.context().is_empty());
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ### A refused connect
+//!
+//! [`Dispatcher::connect`](crate::Dispatcher::connect) to a TCP port where
+//! nothing listens returns `Ok(())`: the connect is in progress
+//! (`EINPROGRESS`), and the channel is `connecting`. Then:
+//!
+//! 1. The peer's kernel answers with a reset. The wait reports the channel
+//!    (poll: `POLLOUT | POLLERR | POLLHUP`, and `POLLIN` if it asked to read;
+//!    select: readable and writable).
+//! 2. The channel is connecting, so the reactor reads `SO_ERROR`:
+//!    `ECONNREFUSED`. That is not a disconnect errno, so the error goes to
+//!    [`handle_error`](crate::Handler::handle_error), and
+//!    [`close_reason`](crate::Dispatcher::close_reason) says
+//!    [`Error`](crate::CloseReason::Error). No `handle_connect`; no
+//!    `handle_read` or `handle_write`, whatever the flags.
+//! 3. The default `handle_error` logs
+//!    `uncaptured error, closing channel <Dispatcher connecting 127.0.0.1:PORT fd=N> (Connection refused (os error 111))`
+//!    through `log_info`, as an error, and calls `handle_close`. The default
+//!    `handle_close` of a plain channel logs the warning
+//!    `unhandled close event` (dropped by the default `log_info`) and closes
+//!    the channel.
+//!
+//! All in one iteration. The recorder's `handle_error`, like the default,
+//! calls `handle_close`:
+//!
+//! ```
+//! # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/doc/recorder.rs"));
+//! # fn main() -> std::io::Result<()> {
+//! use pollreactor::{Backend, Dispatcher, Family, Reactor, SockType};
+//! for &backend in Backend::available() {
+//!     let log = Log::default();
+//!     let mut client = Dispatcher::create_socket(Family::Inet, SockType::Stream)?;
+//!     client.connect(closed_port()?)?; // in progress
+//!     assert!(client.connecting());
+//!     let mut reactor = Reactor::new();
+//!     reactor.add(client, Recorder::new(&log).writable())?;
+//!     assert_eq!(run(&mut reactor, backend, &log), ["error: ConnectionRefused, close Error"]);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`Handler`](crate::Handler#what-the-defaults-do) shows the two log lines
+//! of the defaults, on the same refused connect.
+//!
+//! ### A send to a reset connection
+//!
+//! The peer reset the connection (a close with `SO_LINGER` at zero sends a
+//! `RST`). The handler sends in `handle_write`:
+//!
+//! 1. [`send`](crate::Dispatcher::send) meets `ECONNRESET`, a disconnect
+//!    errno. It returns `Ok(0)`, as for a full socket; it does not return the
+//!    error. It drops the queued output and marks the input ended.
+//! 2. The pass stops: nothing else runs for the channel.
+//! 3. Settle runs `handle_close`, once, with
+//!    [`Reset`](crate::CloseReason::Reset). No `handle_error`.
+//!
+//! A later send on the same socket would meet `EPIPE`, also a disconnect
+//! errno, and also return 0. If the channel also asked to read, the read runs
+//! first in the pass and meets the reset: `recv` returns 0, and the write
+//! never runs.
+//!
+//! ```
+//! # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/doc/recorder.rs"));
+//! # fn main() -> std::io::Result<()> {
+//! use pollreactor::{Backend, Dispatcher, Reactor};
+//! for &backend in Backend::available() {
+//!     let log = Log::default();
+//!     // Asks only to write.
+//!     let (ours, theirs) = tcp_pair()?;
+//!     let ours = Dispatcher::new(ours)?;
+//!     theirs.set_linger_zero()?;
+//!     drop(theirs); // RST
+//!     wait_for_reset(&ours);
+//!     let mut reactor = Reactor::new();
+//!     reactor.add(ours, Recorder::new(&log).not_reading().sending(b"hello"))?;
+//!     assert_eq!(run(&mut reactor, backend, &log), ["write, sent 0, close Reset"]);
+//!     // Asks to read and to write.
+//!     let (ours, theirs) = tcp_pair()?;
+//!     let ours = Dispatcher::new(ours)?;
+//!     theirs.set_linger_zero()?;
+//!     drop(theirs);
+//!     wait_for_reset(&ours);
+//!     let mut reactor = Reactor::new();
+//!     reactor.add(ours, Recorder::new(&log).sending(b"hello"))?;
+//!     assert_eq!(run(&mut reactor, backend, &log), ["read 0, close Reset"]);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! If the channel was still connecting (the peer accepted, then reset before
+//! the channel's first event), the connect step meets the reset first:
+//! `SO_ERROR` holds `ECONNRESET`, a disconnect errno, so `handle_close` runs
+//! with `Reset`. No `handle_connect`, no `handle_write`, no `send`, no
+//! `handle_error`:
+//!
+//! ```
+//! # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/doc/recorder.rs"));
+//! # fn main() -> std::io::Result<()> {
+//! use pollreactor::{Backend, Dispatcher, Family, Reactor, SockType, Socket};
+//! for &backend in Backend::available() {
+//!     let log = Log::default();
+//!     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+//!     let mut client = Dispatcher::create_socket(Family::Inet, SockType::Stream)?;
+//!     client.connect(listener.local_addr()?)?;
+//!     let theirs = Socket::from(listener.accept()?.0);
+//!     theirs.set_linger_zero()?;
+//!     drop(theirs);
+//!     wait_for_reset(&client);
+//!     assert!(client.connecting()); // no event has said otherwise yet
+//!     let mut reactor = Reactor::new();
+//!     reactor.add(client, Recorder::new(&log).sending(b"hello"))?;
+//!     assert_eq!(run(&mut reactor, backend, &log), ["close Reset"]);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ### How many iterations `run` makes
+//!
+//! [`LoopOptions::count`](crate::LoopOptions#structfield.count): `Some(n)` runs at most
+//! `n` iterations, each one wait; `Some(0)` runs none, so `run` returns at
+//! once and no callback runs; `None` runs until no channel or timer is left
+//! or a callback calls `exit_now`.
+//!
+//! ### A chat terminator split across reads
+//!
+//! A [`Chat`](crate::Chat) channel with the terminator `\r\n`, whose peer
+//! sends `GET\r`, then `\n\r\nabc\r`, then `\nxyz\r`, then closes. Each read
+//! event makes one `recv` (of up to 64 KiB,
+//! [`IN_BUFFER_SIZE`](crate::IN_BUFFER_SIZE)), whose bytes, after any
+//! partial terminator kept from the last read, are split at the terminator:
+//!
+//! 1. `GET\r`: no terminator, but `\r` may start one. `GET` goes to
+//!    [`collect_incoming_data`](crate::Handler::collect_incoming_data); `\r`
+//!    is kept back.
+//! 2. `\r` + `\n\r\nabc\r`: a terminator ends the record: `found_terminator`
+//!    (the handler takes `GET` from [`incoming`](crate::Dispatcher::incoming)).
+//!    A second terminator follows at once: an empty record, so
+//!    `found_terminator` runs again with nothing collected, and
+//!    `collect_incoming_data` is not called (it never gets empty data).
+//!    `abc` is collected; `\r` is kept back.
+//! 3. `\r` + `\nxyz\r`: the record `abc` ends; `xyz` is collected; `\r`
+//!    is kept back.
+//! 4. The end of file: `recv` returns 0. Nothing is split, and
+//!    `found_terminator` does not run for the unterminated `xyz`: it is still
+//!    in `incoming()` when `handle_close` runs (`EndOfFile`). The `\r` kept
+//!    back is in neither: it is not passed on.
+//!
+//! ```
+//! # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/doc/recorder.rs"));
+//! # fn main() -> std::io::Result<()> {
+//! use pollreactor::{Backend, Dispatcher, Family, Reactor, SockType, Socket};
+//! for &backend in Backend::available() {
+//!     let (ours, theirs) = Socket::pair(Family::Unix, SockType::Stream)?;
+//!     let mut chat = Dispatcher::new(ours)?.with_chat();
+//!     chat.set_terminator(b"\r\n");
+//!     let log = Log::default();
+//!     let mut reactor = Reactor::new();
+//!     reactor.add(chat, Recorder::new(&log))?;
+//!     let mut steps = Vec::new();
+//!     for piece in [&b"GET\r"[..], b"\n\r\nabc\r", b"\nxyz\r"] {
+//!         theirs.send(piece)?;
+//!         steps.extend(run_for(&mut reactor, backend, &log, 1));
+//!     }
+//!     drop(theirs);
+//!     steps.extend(run(&mut reactor, backend, &log));
+//!     assert_eq!(
+//!         steps,
+//!         [
+//!             "read, collect [GET]",
+//!             "read, found [GET], found [], collect [abc]",
+//!             "read, found [abc], collect [xyz]",
+//!             "read, close EndOfFile (incoming [xyz])",
+//!         ]
+//!     );
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! (On a chat channel the recorder's `handle_read` is the layer's read step,
+//! [`Chat::handle_read`](crate::Layer::handle_read), written down as `read`;
+//! `found [..]` is `found_terminator` taking the record.)
 //!
 //! ## The tracer
 //!
@@ -320,16 +835,17 @@
 //!   * `accept` includes `handle_accepted`;
 //!   * `error` includes whatever `handle_error` calls (its default calls
 //!     `handle_close`, which is not logged again);
-//!   * `close` is `handle_close` from step 3b, from error routing, or from
-//!     settle.
+//!   * `close` is `handle_close` from step 1 (a timeout), from step 3b,
+//!     from error routing, or from settle.
 //!
-//!   Waker closures, signal handlers and timers are not listed here; what they
-//!   do shows up in `added`, `closed` and `timers`.
+//!   Only callbacks the reactor runs are listed.
+//!   [`log_info`](crate::Handler::log_info) is not one: the default
+//!   callbacks call it. Waker closures, signal handlers and timers are not listed either; what
+//!   they do shows up in `added`, `closed` and `timers`.
 //! * `added[fd ...]`: channels added since the previous line. Channels added
 //!   before the first iteration appear on the first line.
-//! * `closed[fd ...]`: channels that left the map: closed by a callback, by
-//!   `Context::close` or `close_all`, or by their idle timeout (which logs no
-//!   call).
+//! * `closed[fd ...]`: channels that left the map: closed by a callback
+//!   (their `handle_close`, say), by `Context::close` or `close_all`.
 //! * `timers[n]`: how many timers ran in step 4.
 //!
 //! `calls`, `added`, `closed` and `timers` are left out when empty; `want`
@@ -349,8 +865,9 @@
 //! ```
 //!
 //! Line 1 accepts the connection (the listener was added before the first
-//! iteration, hence `added[3 6]`). Line 2 reads `hello` and echoes it inside
-//! `handle_read`; the socket takes it all, so the channel never waits for
-//! write. Line 3 reads the end of file: `recv` returns 0, and settle runs
+//! iteration, hence `added[3 6]`). Line 2 reads `hello`; `handle_read`
+//! queues the echo, which goes out in one send when it returns (settle: not
+//! a callback, so not listed). The socket takes it all, so the channel never
+//! waits for write. Line 3 reads the end of file: `recv` returns 0, and settle runs
 //! `handle_close`, which closes the channel. Line 4 is the signal: its
 //! handler closes every channel and ends the loop.

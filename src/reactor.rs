@@ -24,8 +24,15 @@ pub struct LoopOptions {
     pub timeout: Option<Duration>,
     /// Which system call waits. Default: [`Backend::Poll`].
     pub backend: Backend,
-    /// Stop after this many iterations (waits); `None`: run until no
+    /// Stop after this many iterations; `None` (the default): run until no
     /// channel or timer is left or a callback calls `exit_now`.
+    ///
+    /// An iteration is one [`poll_once`](Reactor::poll_once): one wait, and
+    /// the callbacks and timers after it, whether or not anything was ready.
+    /// `Some(n)` runs at most `n` of them (fewer if the channels and timers
+    /// run out or a callback calls `exit_now` first). `Some(0)` runs none:
+    /// `run` returns `Ok(())` at once, without waiting, and no callback or
+    /// timer runs. asyncore's `loop(count=0)` did the same.
     pub count: Option<u64>,
 }
 
@@ -48,7 +55,40 @@ impl LoopOptions {
         self
     }
 
-    /// Sets the number of iterations.
+    /// Sets the number of iterations, [`count`](LoopOptions#structfield.count):
+    /// `run` stops after `count` of them; with 0 it returns at once.
+    ///
+    /// ```
+    /// use pollreactor::{Backend, Channel, Dispatcher, Family, Handler, LoopOptions, Reactor, SockType, Socket};
+    /// use std::{cell::Cell, io, rc::Rc};
+    ///
+    /// /// Counts its reads, one recv of one byte each.
+    /// struct Reads(Rc<Cell<u32>>);
+    /// impl Handler for Reads {
+    ///     fn writable(&mut self, _: &Dispatcher) -> bool {
+    ///         false
+    ///     }
+    ///     fn handle_read(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+    ///         ch.recv(&mut [0u8; 1])?;
+    ///         self.0.set(self.0.get() + 1);
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// for &backend in Backend::available() {
+    ///     let (ours, theirs) = Socket::pair(Family::Unix, SockType::Stream)?;
+    ///     let reads = Rc::new(Cell::new(0));
+    ///     let mut reactor = Reactor::new();
+    ///     reactor.add(Dispatcher::new(ours)?, Reads(reads.clone()))?;
+    ///     theirs.send(b"abc")?;
+    ///     let options = LoopOptions::default().backend(backend);
+    ///     reactor.run(options.count(0))?; // no iteration: nothing is read
+    ///     assert_eq!(reads.get(), 0);
+    ///     reactor.run(options.count(2))?; // two iterations, one read each
+    ///     assert_eq!(reads.get(), 2);
+    /// }
+    /// # Ok::<(), io::Error>(())
+    /// ```
     pub fn count(mut self, count: u64) -> LoopOptions {
         self.count = Some(count);
         self

@@ -38,8 +38,25 @@ impl<L> Dispatcher<L> {
 
     /// Starts connecting to `addr`.
     ///
-    /// `EINPROGRESS` (the usual answer for TCP) leaves the channel
-    /// `connecting`: its first read or write event runs `handle_connect`.
+    /// `EINPROGRESS` (the usual answer for TCP) returns `Ok(())` and leaves
+    /// the channel [`connecting`](Self::connecting). The connect ends at the
+    /// channel's first `READ`, `WRITE`, `HUP` or `ERR` event: the reactor
+    /// reads the socket's `SO_ERROR`, and then
+    ///
+    /// * if it is clear: the channel is marked connected, and
+    ///   `handle_connect` runs, before any other callback of that pass;
+    /// * if it holds an error that is not a disconnect (a refused connect:
+    ///   `ECONNREFUSED`; or `ETIMEDOUT`, `EHOSTUNREACH`, ...): `handle_error`
+    ///   gets that error, and [`close_reason`](Self::close_reason) is
+    ///   [`Error`](crate::CloseReason::Error). No `handle_connect`, and no
+    ///   `handle_read` or `handle_write`, whatever the event. The default
+    ///   `handle_error` logs the error and calls `handle_close`, whose
+    ///   default on a plain channel closes it;
+    /// * if it holds a disconnect errno ([`DISCONNECTED`](crate::DISCONNECTED):
+    ///   the peer accepted, then reset): `handle_close`, with
+    ///   [`Reset`](crate::CloseReason::Reset) for `ECONNRESET`. No
+    ///   `handle_connect`, no `handle_error`.
+    ///
     /// A connect that completes at once (Unix-domain, UDP) runs
     /// `handle_connect` as soon as the reactor holds both the channel and its
     /// handler: inside [`Context::add`](crate::Context::add), or right after
@@ -47,6 +64,29 @@ impl<L> Dispatcher<L> {
     /// asyncore, that includes `EAGAIN`, which a Unix-domain connect answers
     /// when the listener's backlog is full (asyncore mistook it for "in
     /// progress" and later reported a false connect).
+    ///
+    /// A refused connect, on every backend (the recording handler of the
+    /// [guide's examples](crate::guide#the-rows-run): its `handle_error`,
+    /// like the default, calls `handle_close`). The guide walks through it
+    /// in [A refused connect](crate::guide#a-refused-connect).
+    ///
+    /// ```
+    /// # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/doc/recorder.rs"));
+    /// # fn main() -> std::io::Result<()> {
+    /// use pollreactor::{Backend, Dispatcher, Family, Reactor, SockType};
+    /// for &backend in Backend::available() {
+    ///     let log = Log::default();
+    ///     let mut client = Dispatcher::create_socket(Family::Inet, SockType::Stream)?;
+    ///     client.connect(closed_port()?)?; // nothing listens there
+    ///     assert!(client.connecting());
+    ///     let mut reactor = Reactor::new();
+    ///     reactor.add(client, Recorder::new(&log).writable())?;
+    ///     // One iteration: no "connect", no "write".
+    ///     assert_eq!(run(&mut reactor, backend, &log), ["error: ConnectionRefused, close Error"]);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn connect(&mut self, addr: impl Into<Address>) -> io::Result<()> {
         let addr = addr.into();
         self.connected = false;
@@ -114,8 +154,46 @@ impl<L> Dispatcher<L> {
         self.paused_until.is_some()
     }
 
-    /// Sends what the socket takes now: 0 if it would block. A disconnect
-    /// errno also returns 0, and `handle_close` follows.
+    /// Sends what the socket takes now, and returns how many bytes that was:
+    ///
+    /// * `Ok(0)` if the socket would block (its buffer is full);
+    /// * `Ok(0)` too if the connection is gone: a disconnect errno
+    ///   ([`DISCONNECTED`](crate::DISCONNECTED): `ECONNRESET` from a peer
+    ///   that reset, `EPIPE` at the next send) is not returned. Instead
+    ///   `handle_close` runs once, when the running callback returns, with
+    ///   [`close_reason`](Self::close_reason)
+    ///   [`Reset`](crate::CloseReason::Reset) for `ECONNRESET` and
+    ///   [`Broken`](crate::CloseReason::Broken) for the others. No
+    ///   `handle_error`. Queued output is dropped, the channel is not read
+    ///   again, and no other callback of the pass runs;
+    /// * any other error is returned (passed on with `?`, it goes to
+    ///   `handle_error`).
+    ///
+    /// A send to a peer that reset the connection, on every backend (the
+    /// recording handler of the [guide's examples](crate::guide#the-rows-run)
+    /// sends at its first write event). If the channel asks to read too, the
+    /// read meets the reset first; if it is still connecting, the connect
+    /// does, and no `send` is made: see
+    /// [A send to a reset connection](crate::guide#a-send-to-a-reset-connection).
+    ///
+    /// ```
+    /// # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/doc/recorder.rs"));
+    /// # fn main() -> std::io::Result<()> {
+    /// use pollreactor::{Backend, Dispatcher, Reactor};
+    /// for &backend in Backend::available() {
+    ///     let log = Log::default();
+    ///     let (ours, theirs) = tcp_pair()?;
+    ///     let ours = Dispatcher::new(ours)?;
+    ///     theirs.set_linger_zero()?;
+    ///     drop(theirs); // the peer resets the connection
+    ///     wait_for_reset(&ours); // until the RST has arrived
+    ///     let mut reactor = Reactor::new();
+    ///     reactor.add(ours, Recorder::new(&log).not_reading().sending(b"hello"))?;
+    ///     assert_eq!(run(&mut reactor, backend, &log), ["write, sent 0, close Reset"]);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn send(&mut self, data: &[u8]) -> io::Result<usize> {
         let result = write_to(self.sock()?, self.file, data);
         self.sent(result)
@@ -197,10 +275,19 @@ impl<L> Dispatcher<L> {
     ///   Returned with `?` from a callback, the reactor ignores it; asyncore
     ///   sent it to `handle_error`, which closed the channel.
     ///
-    /// A reset (`ECONNRESET`) also returns `Ok(0)`; [`close_reason`](Self::close_reason)
-    /// then says [`Reset`](CloseReason::Reset) rather than
+    /// A disconnect errno ([`DISCONNECTED`](crate::DISCONNECTED): a reset,
+    /// `ECONNRESET`, say) also returns `Ok(0)`; [`close_reason`](Self::close_reason)
+    /// then says [`Reset`](CloseReason::Reset) (or
+    /// [`Broken`](CloseReason::Broken)) rather than
     /// [`EndOfFile`](CloseReason::EndOfFile). After either, the channel is
-    /// not read again.
+    /// not read again, and `handle_close` runs once.
+    ///
+    /// One call is one recv(2). What it leaves in the socket is reported
+    /// again at the next iteration: a handler that calls `recv` once per
+    /// `handle_read`, on a peer that sent more than one read's worth and
+    /// closed, gets one `handle_read` per iteration, the last one's `recv`
+    /// returning 0 (see the guide's
+    /// [50,000 bytes](crate::guide#a-peer-that-sends-50000-bytes-and-closes)).
     pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let result = read_from(self.sock()?, self.file, buf);
         self.received(result, buf.is_empty())

@@ -9,23 +9,31 @@ use super::Dispatcher;
 /// [`Dispatcher::close_reason`] tells `handle_close`.
 ///
 /// Only a program's own [`close`](Dispatcher::close) skips `handle_close`,
-/// as in asyncore; every close the library makes runs it once, with one of
-/// these.
+/// as in asyncore. Every close the library makes has one of these reasons,
+/// and the reactor runs `handle_close` for the first of them only: if that
+/// `handle_close` kept the channel open, the next close the library makes
+/// closes it without a callback.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CloseReason {
     /// The peer closed its end: `recv` returned 0 bytes (or a pipe's
     /// writer closed). Anything already queued may still be sent.
     EndOfFile,
-    /// The peer reset the connection (`ECONNRESET`): what it had not read
-    /// is lost, and so is what is queued for it.
+    /// The peer reset the connection (`ECONNRESET`, met by `recv`, by
+    /// `send`, or in `SO_ERROR`): what it had not read is lost, and so is
+    /// what is queued for it.
     Reset,
     /// The connection broke another way: `EPIPE`, `ENOTCONN`, `ESHUTDOWN`,
-    /// `ECONNABORTED`, `EBADF`, or a hang-up or error the wait reported
-    /// with nothing left to read.
+    /// `ECONNABORTED`, `EBADF`; or a hang-up or error the wait reported
+    /// with nothing left to read, whatever `SO_ERROR` then holds but
+    /// `ECONNRESET` (none, or even `ECONNREFUSED` on a UDP socket); or a
+    /// descriptor that is not open (`POLLNVAL`). See the guide's
+    /// [readiness table](crate::guide#readiness-into-callbacks).
     Broken,
-    /// A callback failed: [`Handler::handle_error`](crate::Handler::handle_error)'s
-    /// default closes with this reason.
+    /// An error went to [`Handler::handle_error`](crate::Handler::handle_error):
+    /// a callback's error, or a failed connect (`ECONNREFUSED`, say). The
+    /// reason is set before `handle_error` runs, so the `handle_close` its
+    /// default calls sees it.
     Error,
     /// No data moved either way for the idle timeout
     /// ([`Dispatcher::set_idle_timeout`]).
@@ -36,12 +44,16 @@ pub enum CloseReason {
     /// ([`Dispatcher::set_send_timeout`]).
     SendTimeout,
     /// A [`close_when_done`](Dispatcher::close_when_done) sent everything
-    /// it had queued.
+    /// it had queued: `handle_close` runs with this reason, in settle,
+    /// unless it is what called `close_when_done` (then the channel just
+    /// closes).
     Drained,
 }
 
 impl CloseReason {
-    /// The reason a disconnect errno (see [`DISCONNECTED`](crate::DISCONNECTED)) means.
+    /// The reason an errno gives a close: [`Reset`](CloseReason::Reset)
+    /// for `ECONNRESET`, [`Broken`](CloseReason::Broken) for any other (see
+    /// [`DISCONNECTED`](crate::DISCONNECTED)).
     pub fn of(err: &io::Error) -> CloseReason {
         match err.raw_os_error() {
             Some(libc::ECONNRESET) => CloseReason::Reset,
@@ -52,9 +64,11 @@ impl CloseReason {
 
 impl<L> Dispatcher<L> {
     /// Why the library is closing this channel: set when `handle_close` is
-    /// due, so a `handle_close` can tell an end of file from a reset, a
-    /// timeout or a drained `close_when_done` (a forwarder passes a reset
-    /// on as a reset). `None` before that, and for a program's own `close()`.
+    /// due (or `handle_error` is about to run: [`Error`](CloseReason::Error)),
+    /// so a `handle_close` can tell an end of file from a reset, a timeout
+    /// or a drained `close_when_done` (a forwarder passes a reset on as a
+    /// reset). `None` before that, and for a program's own `close()`. The
+    /// first reason set stays.
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.close_reason
     }
