@@ -7,6 +7,12 @@
 //! the room (the list of client tokens) is shared state that the listener
 //! and the clients hold together. A record cap refuses lines over 4 KiB.
 //!
+//! And how a channel ends: every close the library makes runs
+//! `handle_close` once, and `close_reason()` says why (the client closed,
+//! went idle past `--idle-timeout`, or its `/quit` goodbye went out), which
+//! the room is told. Those notices go out with `Context::defer`, which
+//! reaches a member even when it is the one whose callback is running.
+//!
 //! `cargo run --example chat_server`, then `nc 127.0.0.1 8082` in a few
 //! terminals.
 
@@ -16,20 +22,26 @@ use std::cell::RefCell;
 use std::io;
 use std::process::ExitCode;
 use std::rc::Rc;
+use std::time::Duration;
 
-use pollreactor::{Address, Channel, Chat, Dispatcher, Handler, Socket, Token};
+use pollreactor::{Address, Backend, Channel, Chat, CloseReason, Dispatcher, Handler, Socket, Token};
 
 const USAGE: &str = "\
-usage: chat_server [--addr HOST:PORT] [--backend poll|select|epoll]
+usage: chat_server [--addr HOST:PORT] [--backend poll|select|epoll] [--idle-timeout SECS]
 
 A chat room: every line a client sends goes to every other client as
-`ADDRESS: line`. A client leaves by sending `/quit` or closing. A line over
-4096 bytes gets `error: line longer than 4096 bytes` and the connection is
-closed.
+`ADDRESS: line`. A client leaves by sending `/quit` (it gets `bye`) or
+closing; the others are told `* ADDRESS left`, with the reason when it did
+not /quit: `* ADDRESS left (idle timeout)`, `(disconnected)`,
+`(line too long)`, ... A line over 4096 bytes gets
+`error: line longer than 4096 bytes` and the connection is closed.
 
-  --addr HOST:PORT   where to listen (default 127.0.0.1:8082; port 0 picks one)
-  --backend NAME     poll, select or epoll (default poll)
-  -h, --help         this text
+  --addr HOST:PORT     where to listen (default 127.0.0.1:8082; port 0 picks one)
+  --backend NAME       poll, select or epoll (default poll)
+  --idle-timeout SECS  disconnect a client that sends nothing for SECS
+                       seconds (it gets `* idle for too long, bye`);
+                       default: never (0 means never too)
+  -h, --help           this text
 
 The first line on stdout is `listening on HOST:PORT`.";
 
@@ -43,6 +55,11 @@ type Room = Rc<RefCell<Vec<Token>>>;
 struct ChatClient {
     name: String,
     room: Room,
+    /// Why it is leaving, when it knows better than the close reason
+    /// (a refused line).
+    why: Option<&'static str>,
+    /// The room was told it left (each member leaves once).
+    announced: bool,
 }
 
 impl ChatClient {
@@ -61,8 +78,45 @@ impl ChatClient {
         }
     }
 
+    /// Stops hearing the room (its goodbye may still be on its way out).
     fn leave(&self, ch: &Channel<'_, Chat>) {
         self.room.borrow_mut().retain(|&t| t != ch.token());
+    }
+
+    /// Leaves the room and tells the others, once: `* NAME left`, with
+    /// the reason unless it said /quit.
+    fn announce_departure(&mut self, ch: &mut Channel<'_, Chat>, why: Option<&str>) {
+        self.leave(ch);
+        if std::mem::replace(&mut self.announced, true) {
+            return;
+        }
+        let notice = match why {
+            Some(why) => format!("* {} left ({why})\n", self.name),
+            None => format!("* {} left\n", self.name),
+        };
+        // Deferred, not called: this may run inside another member's
+        // callback (its push found us gone), and `call` would find that
+        // member busy and skip it; a deferred push reaches everyone.
+        let others: Vec<Token> = self.room.borrow().clone();
+        for t in others {
+            let notice = notice.clone();
+            ch.context().defer(t, move |_: &mut ChatClient, other: &mut Channel<'_, Chat>| {
+                let _ = other.push(notice.as_bytes());
+            });
+        }
+    }
+}
+
+/// What the room is told about a member the library is closing, by its
+/// close reason: nothing more than `left` for a /quit whose `bye` went out.
+fn departure(reason: Option<CloseReason>) -> Option<&'static str> {
+    match reason? {
+        CloseReason::Drained => None,
+        CloseReason::EndOfFile => Some("disconnected"),
+        CloseReason::IdleTimeout | CloseReason::InputTimeout => Some("idle timeout"),
+        CloseReason::SendTimeout => Some("not reading"),
+        CloseReason::Error => Some("error"),
+        _ => Some("connection lost"), // reset, broken, and any reason added later
     }
 }
 
@@ -73,6 +127,8 @@ impl Handler<Chat> for ChatClient {
             line.pop(); // telnet and Windows clients end lines with CRLF
         }
         if line == b"/quit" {
+            // The room hears of it once `bye` has gone out: handle_close,
+            // with CloseReason::Drained.
             self.leave(ch);
             ch.push(b"bye\n")?;
             ch.close_when_done();
@@ -82,9 +138,19 @@ impl Handler<Chat> for ChatClient {
         Ok(())
     }
 
+    /// Every close the library makes comes here once, with its reason.
     fn handle_close(&mut self, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
-        self.leave(ch);
-        ch.close();
+        let reason = ch.close_reason();
+        let why = self.why.or_else(|| departure(reason));
+        self.announce_departure(ch, why);
+        if matches!(reason, Some(CloseReason::InputTimeout)) {
+            // Still connected: say goodbye first. (Should it not read that
+            // either, the next timeout closes it for good.)
+            ch.push(b"* idle for too long, bye\n")?;
+            ch.close_when_done();
+        } else {
+            ch.close();
+        }
         Ok(())
     }
 
@@ -94,10 +160,12 @@ impl Handler<Chat> for ChatClient {
         if err.kind() == io::ErrorKind::InvalidData {
             let refusal = format!("error: line longer than {MAX_LINE} bytes\n");
             if ch.push(refusal.as_bytes()).is_ok() {
-                ch.close_when_done();
+                self.why = Some("line too long");
+                ch.close_when_done(); // handle_close follows once it went out
                 return;
             }
         }
+        self.announce_departure(ch, Some("error"));
         ch.close();
     }
 }
@@ -105,6 +173,7 @@ impl Handler<Chat> for ChatClient {
 /// The listener (`asyncore.dispatcher`): each connection joins the room.
 struct ChatServer {
     room: Room,
+    idle_timeout: Option<Duration>,
 }
 
 impl Handler for ChatServer {
@@ -112,14 +181,51 @@ impl Handler for ChatServer {
         let mut conn = Dispatcher::new(sock)?.with_chat();
         conn.set_terminator(b"\n");
         conn.set_max_record(Some(MAX_LINE));
-        let client = ChatClient { name: addr.to_string(), room: self.room.clone() };
+        if let Some(timeout) = self.idle_timeout {
+            // Idle means nothing *received*: what the room sends it does not count.
+            conn.set_input_timeout(Some(timeout));
+        }
+        let client =
+            ChatClient { name: addr.to_string(), room: self.room.clone(), why: None, announced: false };
         let token = ch.context().add(conn, client)?;
         self.room.borrow_mut().push(token);
         Ok(())
     }
 }
 
+/// The command line: the servers' `--addr` and `--backend`, and `--idle-timeout`.
+fn parse_args() -> (common::ServerArgs, Option<Duration>) {
+    let mut args = common::ServerArgs { addr: "127.0.0.1:8082".to_string(), backend: Backend::Poll };
+    let mut idle_timeout = None;
+    let mut argv = std::env::args().skip(1);
+    while let Some(arg) = argv.next() {
+        match arg.as_str() {
+            "-h" | "--help" => {
+                common::say(USAGE);
+                std::process::exit(0);
+            }
+            "--addr" => args.addr = common::value_of(&arg, argv.next(), USAGE),
+            "--backend" => {
+                args.backend = common::backend_of(&common::value_of(&arg, argv.next(), USAGE), USAGE)
+            }
+            "--idle-timeout" => idle_timeout = seconds_of(&common::value_of(&arg, argv.next(), USAGE)),
+            other => common::usage_error(&format!("unknown argument {other:?}"), USAGE),
+        }
+    }
+    (args, idle_timeout)
+}
+
+/// `--idle-timeout SECS`: a number of seconds (fractions allowed), 0 for never.
+fn seconds_of(value: &str) -> Option<Duration> {
+    let timeout = value.parse::<f64>().ok().and_then(|secs| Duration::try_from_secs_f64(secs).ok());
+    match timeout {
+        Some(t) if t.is_zero() => None,
+        Some(t) => Some(t),
+        None => common::usage_error(&format!("--idle-timeout needs seconds, not {value:?}"), USAGE),
+    }
+}
+
 fn main() -> ExitCode {
-    let args = common::ServerArgs::parse("127.0.0.1:8082", USAGE);
-    common::serve(&args, ChatServer { room: Room::default() })
+    let (args, idle_timeout) = parse_args();
+    common::serve(&args, ChatServer { room: Room::default(), idle_timeout })
 }

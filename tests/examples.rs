@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{example, pattern, WAIT_LIMIT};
+use common::{example, join_within, pattern, WAIT_LIMIT};
 use pollreactor::Backend;
 
 /// Runs a command to its end like `Command::output`, but fails loudly
@@ -309,7 +309,8 @@ fn read_line(reader: &mut BufReader<TcpStream>) -> String {
 }
 
 /// Three clients: a line from one reaches the two others with its address;
-/// /quit leaves; an overlong line is refused and closed.
+/// /quit leaves, and the room is told; an overlong line is refused and
+/// closed, and the room is told why.
 fn chat_server_relays_lines(backend: &str) {
     let server = Server::start("chat_server", backend);
     let clients: Vec<TcpStream> = (0..3).map(|_| connect(&server.addr)).collect();
@@ -331,6 +332,8 @@ fn chat_server_relays_lines(backend: &str) {
     let mut rest = String::new();
     readers[0].read_to_string(&mut rest).unwrap();
     assert_eq!(rest, "", "closed after bye");
+    // Its bye went out (CloseReason::Drained): the others hear it left.
+    assert_eq!(read_line(&mut readers[1]), format!("* {} left", names[0]));
     let mut second = &clients[1];
     second.write_all(&[b'x'; 5000]).unwrap();
     assert_eq!(read_line(&mut readers[1]), "error: line longer than 4096 bytes");
@@ -341,8 +344,9 @@ fn chat_server_relays_lines(backend: &str) {
         Ok(_) => assert_eq!(rest, "", "nothing after the refusal"),
         Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "not closed: {e}"),
     }
-    // The third is still served, and heard nothing from the other two's
-    // /quit or overlong line.
+    // The third is still served, and heard the other two leave, in order.
+    assert_eq!(read_line(&mut readers[2]), format!("* {} left", names[0]));
+    assert_eq!(read_line(&mut readers[2]), format!("* {} left (line too long)", names[1]));
     (&clients[2]).write_all(b"/quit\n").unwrap();
     assert_eq!(read_line(&mut readers[2]), "bye");
 }
@@ -362,6 +366,75 @@ fn chat_server_select() {
 #[test]
 fn chat_server_epoll() {
     chat_server_relays_lines("epoll");
+}
+
+/// `--idle-timeout 1`: a client that sends nothing is dropped after a
+/// second (CloseReason::InputTimeout) and the room is told; one that
+/// keeps talking stays, though it too receives nothing but notices.
+fn chat_server_drops_an_idle_client(backend: &str) {
+    let mut child = Command::new(example("chat_server"))
+        .args(["--addr", "127.0.0.1:0", "--backend", backend, "--idle-timeout", "1"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start chat_server");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).expect("read the first line");
+    let server = Server {
+        addr: first.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("{first:?}")).to_string(),
+        child,
+    };
+    let start = Instant::now();
+    let silent = connect(&server.addr);
+    let talker = connect(&server.addr);
+    let silent_name = silent.local_addr().unwrap().to_string();
+    let talker_name = talker.local_addr().unwrap().to_string();
+    // The talker speaks every 100 ms (well inside its own timeout) until told to stop.
+    let (stop, stopped) = mpsc::channel::<()>();
+    let mut mouth = talker.try_clone().unwrap();
+    let chatter = thread::spawn(move || {
+        while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(Duration::from_millis(100)) {
+            if mouth.write_all(b"still here\n").is_err() {
+                return;
+            }
+        }
+    });
+    // The silent one is in the room: it hears the talker.
+    let mut silent_reader = BufReader::new(silent.try_clone().unwrap());
+    assert_eq!(read_line(&mut silent_reader), format!("{talker_name}: still here"));
+    // The talker hears the silent one leave; nothing else is sent to it.
+    let mut talker_reader = BufReader::new(talker.try_clone().unwrap());
+    assert_eq!(read_line(&mut talker_reader), format!("* {silent_name} left (idle timeout)"), "{backend}");
+    let waited = start.elapsed();
+    assert!(waited >= Duration::from_secs(1), "{backend}: dropped after {waited:?}, before its timeout");
+    // The silent one got what the talker said, a goodbye, then the end of file.
+    let mut rest = String::new();
+    silent_reader.read_to_string(&mut rest).unwrap();
+    let lines: Vec<&str> = rest.lines().collect();
+    let (goodbye, chatter_lines) = lines.split_last().expect("a goodbye");
+    assert_eq!(*goodbye, "* idle for too long, bye", "{backend}: {rest:?}");
+    assert!(chatter_lines.iter().all(|l| *l == format!("{talker_name}: still here")), "{backend}: {rest:?}");
+    // The talker is still served.
+    stop.send(()).unwrap();
+    join_within(chatter, "the talker");
+    (&talker).write_all(b"/quit\n").unwrap();
+    assert_eq!(read_line(&mut talker_reader), "bye", "{backend}");
+}
+
+#[test]
+fn chat_server_idle_timeout_poll() {
+    chat_server_drops_an_idle_client("poll");
+}
+
+#[test]
+fn chat_server_idle_timeout_select() {
+    chat_server_drops_an_idle_client("select");
+}
+
+// Not under `--cfg pollreactor_portable`, which builds the non-Linux paths.
+#[cfg(all(target_os = "linux", not(pollreactor_portable)))]
+#[test]
+fn chat_server_idle_timeout_epoll() {
+    chat_server_drops_an_idle_client("epoll");
 }
 
 #[test]
@@ -423,7 +496,7 @@ fn served_clients(name: &str, addr: &str) -> Vec<TcpStream> {
             vec![first]
         }
         "http_server" => {
-            first.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+            first.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
             let mut back = vec![0u8; HELLO.len()];
             first.read_exact(&mut back).unwrap();
             vec![first]
