@@ -310,3 +310,6 @@ pub use waker::Waker;
 // How errors and limits are read.
 pub use dispatcher::{ACCEPT_BACKOFF, HIGH_WATER, LOW_WATER, SEND_CHUNK};
 pub use errors::{is_disconnect, is_would_block, DISCONNECTED};
+
+#[cfg(feature = "fault-injection")]
+pub use sys::fault;

@@ -1,7 +1,7 @@
 //! epoll(7), Linux's readiness interface whose cost does not grow with the
 //! number of idle descriptors.
 
-use super::cvt;
+use super::{cvt, cvt_at, Site};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
@@ -23,9 +23,17 @@ impl Epoll {
     /// the call reads and writes nothing but `event`.
     pub(crate) fn ctl(&self, op: libc::c_int, fd: RawFd, events: u32, data: u64) -> io::Result<()> {
         let mut event = libc::epoll_event { events, u64: data };
-        // SAFETY: `event` is a live, writable epoll_event for the call (DEL
-        // ignores it); the epoll fd is open (we own it).
-        cvt(unsafe { libc::epoll_ctl(self.fd.as_raw_fd(), op, fd, &mut event) })?;
+        let mut ctl = || {
+            // SAFETY: `event` is a live, writable epoll_event for the call
+            // (DEL ignores it); the epoll fd is open (we own it).
+            unsafe { libc::epoll_ctl(self.fd.as_raw_fd(), op, fd, &mut event) }
+        };
+        // Only an addition allocates, so only it can fail for lack of memory.
+        if op == libc::EPOLL_CTL_ADD {
+            cvt_at(Site::EpollCtl, 0, |_| ctl())?;
+        } else {
+            cvt(ctl())?;
+        }
         Ok(())
     }
 
@@ -38,7 +46,9 @@ impl Epoll {
         let max = events.capacity().min(libc::c_int::MAX as usize) as libc::c_int;
         // SAFETY: the vector has room for `max` events, which is what the
         // kernel may write; the epoll fd is open (we own it).
-        let n = cvt(unsafe { libc::epoll_wait(self.fd.as_raw_fd(), events.as_mut_ptr(), max, millis) })?;
+        let n = cvt_at(Site::EpollWait, 0, |_| unsafe {
+            libc::epoll_wait(self.fd.as_raw_fd(), events.as_mut_ptr(), max, millis)
+        })?;
         // SAFETY: the kernel initialised the first `n <= max` entries.
         unsafe { events.set_len(n as usize) };
         Ok(())

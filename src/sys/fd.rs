@@ -4,7 +4,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-use super::{cvt, cvt_r};
+use super::{cvt, cvt_r_at, Site};
 
 /// Sets or clears O_NONBLOCK. It lives on the open file description, so
 /// every descriptor sharing it (a dup, a parent's stdin) sees the change.
@@ -60,8 +60,11 @@ pub(crate) fn dup_at_least(fd: BorrowedFd<'_>, min: RawFd) -> io::Result<OwnedFd
 
 /// read(2), for pipes and files.
 pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: `buf` is writable for `buf.len()` bytes for the whole call.
-    let n = cvt_r(|| unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) })?;
+    // SAFETY: `buf` is writable for `buf.len()` bytes for the whole call,
+    // and `len <= buf.len()` (cvt_r_at never lengthens).
+    let n = cvt_r_at(Site::Read, buf.len(), |len| unsafe {
+        libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), len)
+    })?;
     Ok(n as usize)
 }
 
@@ -72,8 +75,11 @@ pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
 /// that went away is an EPIPE error, never a dead process.
 pub(crate) fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
     let write = || {
-        // SAFETY: `buf` is readable for `buf.len()` bytes for the whole call.
-        cvt_r(|| unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) })
+        // SAFETY: `buf` is readable for `buf.len()` bytes for the whole call,
+        // and `len <= buf.len()` (cvt_r_at never lengthens).
+        cvt_r_at(Site::Write, buf.len(), |len| unsafe {
+            libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), len)
+        })
     };
     let n = if sigpipe_ignored() { write()? } else { without_sigpipe(write)? };
     Ok(n as usize)

@@ -5,7 +5,7 @@ use std::mem;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
-use super::cvt;
+use super::{cvt_at, Site};
 
 /// The largest descriptor number plus one that an `fd_set` can hold.
 pub(crate) const FD_SETSIZE: RawFd = libc::FD_SETSIZE as RawFd;
@@ -59,7 +59,9 @@ pub(crate) fn select(
     // SAFETY: the three sets are valid, writable fd_sets, every fd put in
     // them is below nfds <= FD_SETSIZE (FdSet::insert checks), and tv_ptr
     // is null or points at a live, writable timeval.
-    let n = cvt(unsafe { libc::select(nfds, &mut read.0, &mut write.0, &mut except.0, tv_ptr) })?;
+    let n = cvt_at(Site::Select, 0, |_| unsafe {
+        libc::select(nfds, &mut read.0, &mut write.0, &mut except.0, tv_ptr)
+    })?;
     Ok(n as usize)
 }
 

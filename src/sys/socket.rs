@@ -7,7 +7,7 @@ use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use super::addr::{self, RawAddr};
-use super::{cvt, cvt_r};
+use super::{cvt, cvt_at, cvt_r_at, Site};
 use crate::Address;
 
 /// socket(2): a new non-blocking, close-on-exec socket.
@@ -15,7 +15,7 @@ pub(crate) fn socket(domain: libc::c_int, ty: libc::c_int) -> io::Result<OwnedFd
     #[cfg(pollreactor_sock_flags)]
     let ty = ty | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
     // SAFETY: socket(2) takes no pointers; any integer arguments are valid.
-    let raw = cvt(unsafe { libc::socket(domain, ty, 0) })?;
+    let raw = cvt_at(Site::Socket, 0, |_| unsafe { libc::socket(domain, ty, 0) })?;
     // SAFETY: socket(2) just returned this descriptor and nothing else owns it.
     let fd = unsafe { OwnedFd::from_raw_fd(raw) };
     prepare(fd.as_fd())?;
@@ -28,7 +28,7 @@ pub(crate) fn socketpair(domain: libc::c_int, ty: libc::c_int) -> io::Result<(Ow
     let ty = ty | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
     let mut fds = [-1 as libc::c_int; 2];
     // SAFETY: `fds` is a writable array of two c_ints, as socketpair(2) requires.
-    cvt(unsafe { libc::socketpair(domain, ty, 0, fds.as_mut_ptr()) })?;
+    cvt_at(Site::Socketpair, 0, |_| unsafe { libc::socketpair(domain, ty, 0, fds.as_mut_ptr()) })?;
     // SAFETY: socketpair(2) succeeded, so both descriptors are new and unowned.
     let pair = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     prepare(pair.0.as_fd())?;
@@ -80,7 +80,7 @@ pub(crate) fn listen(fd: BorrowedFd<'_>, backlog: i32) -> io::Result<()> {
 pub(crate) fn connect(fd: BorrowedFd<'_>, address: &Address) -> io::Result<()> {
     let raw = addr::to_raw(address)?;
     // SAFETY: `raw` holds a valid sockaddr of `raw.len` bytes for the call.
-    cvt(unsafe { libc::connect(fd.as_raw_fd(), raw.as_ptr(), raw.len) })?;
+    cvt_at(Site::Connect, 0, |_| unsafe { libc::connect(fd.as_raw_fd(), raw.as_ptr(), raw.len) })?;
     Ok(())
 }
 
@@ -93,7 +93,7 @@ pub(crate) fn accept(fd: BorrowedFd<'_>) -> io::Result<(OwnedFd, Address)> {
     #[cfg(pollreactor_accept4)]
     // SAFETY: `peer` is writable storage of `peer.len` bytes and `peer.len`
     // is a writable socklen_t, as accept4(2) requires.
-    let raw = cvt_r(|| unsafe {
+    let raw = cvt_r_at(Site::Accept, 0, |_| unsafe {
         libc::accept4(
             fd.as_raw_fd(),
             peer.as_mut_ptr(),
@@ -104,7 +104,9 @@ pub(crate) fn accept(fd: BorrowedFd<'_>) -> io::Result<(OwnedFd, Address)> {
     #[cfg(not(pollreactor_accept4))]
     // SAFETY: `peer` is writable storage of `peer.len` bytes and `peer.len`
     // is a writable socklen_t, as accept(2) requires.
-    let raw = cvt_r(|| unsafe { libc::accept(fd.as_raw_fd(), peer.as_mut_ptr(), &mut peer.len) })?;
+    let raw = cvt_r_at(Site::Accept, 0, |_| unsafe {
+        libc::accept(fd.as_raw_fd(), peer.as_mut_ptr(), &mut peer.len)
+    })?;
     // SAFETY: accept just returned this descriptor and nothing else owns it.
     let conn = unsafe { OwnedFd::from_raw_fd(raw) };
     prepare(conn.as_fd())?;
@@ -121,16 +123,22 @@ const SEND_FLAGS: libc::c_int = 0;
 /// peer gives EPIPE, never SIGPIPE. `oob` sends TCP urgent data.
 pub(crate) fn send(fd: BorrowedFd<'_>, buf: &[u8], oob: bool) -> io::Result<usize> {
     let flags = SEND_FLAGS | if oob { libc::MSG_OOB } else { 0 };
-    // SAFETY: `buf` is readable for `buf.len()` bytes for the whole call.
-    let n = cvt_r(|| unsafe { libc::send(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), flags) })?;
+    // SAFETY: `buf` is readable for `buf.len()` bytes for the whole call,
+    // and `len <= buf.len()` (cvt_r_at never lengthens).
+    let n = cvt_r_at(Site::Send, buf.len(), |len| unsafe {
+        libc::send(fd.as_raw_fd(), buf.as_ptr().cast(), len, flags)
+    })?;
     Ok(n as usize)
 }
 
 /// recv(2); `oob` reads TCP urgent data.
 pub(crate) fn recv(fd: BorrowedFd<'_>, buf: &mut [u8], oob: bool) -> io::Result<usize> {
     let flags = if oob { libc::MSG_OOB } else { 0 };
-    // SAFETY: `buf` is writable for `buf.len()` bytes for the whole call.
-    let n = cvt_r(|| unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), flags) })?;
+    // SAFETY: `buf` is writable for `buf.len()` bytes for the whole call,
+    // and `len <= buf.len()` (cvt_r_at never lengthens).
+    let n = cvt_r_at(Site::Recv, buf.len(), |len| unsafe {
+        libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), len, flags)
+    })?;
     Ok(n as usize)
 }
 
@@ -138,9 +146,10 @@ pub(crate) fn recv(fd: BorrowedFd<'_>, buf: &mut [u8], oob: bool) -> io::Result<
 pub(crate) fn send_to(fd: BorrowedFd<'_>, buf: &[u8], to: &Address) -> io::Result<usize> {
     let raw = addr::to_raw(to)?;
     // SAFETY: `buf` is readable for `buf.len()` bytes and `raw` holds a valid
-    // sockaddr of `raw.len` bytes, both for the whole call.
-    let n = cvt_r(|| unsafe {
-        libc::sendto(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), SEND_FLAGS, raw.as_ptr(), raw.len)
+    // sockaddr of `raw.len` bytes, both for the whole call. (A datagram is
+    // never shortened: the injector has no short writes for sendto.)
+    let n = cvt_r_at(Site::SendTo, buf.len(), |len| unsafe {
+        libc::sendto(fd.as_raw_fd(), buf.as_ptr().cast(), len, SEND_FLAGS, raw.as_ptr(), raw.len)
     })?;
     Ok(n as usize)
 }
@@ -148,17 +157,11 @@ pub(crate) fn send_to(fd: BorrowedFd<'_>, buf: &[u8], to: &Address) -> io::Resul
 /// recvfrom(2), for datagram sockets.
 pub(crate) fn recv_from(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize, Address)> {
     let mut from = RawAddr::empty();
-    // SAFETY: `buf` is writable for `buf.len()` bytes; `from` is writable
-    // storage of `from.len` bytes with a writable length, as recvfrom requires.
-    let n = cvt_r(|| unsafe {
-        libc::recvfrom(
-            fd.as_raw_fd(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            0,
-            from.as_mut_ptr(),
-            &mut from.len,
-        )
+    // SAFETY: `buf` is writable for `buf.len()` bytes and `len <= buf.len()`;
+    // `from` is writable storage of `from.len` bytes with a writable length,
+    // as recvfrom requires.
+    let n = cvt_r_at(Site::RecvFrom, buf.len(), |len| unsafe {
+        libc::recvfrom(fd.as_raw_fd(), buf.as_mut_ptr().cast(), len, 0, from.as_mut_ptr(), &mut from.len)
     })?;
     Ok((n as usize, addr::from_raw(&from)?))
 }
