@@ -13,11 +13,12 @@ use std::panic::{self, AssertUnwindSafe};
 use std::time::Instant;
 
 use crate::backend::Ready;
-use crate::context::{AnyChannel, Channel, Context, Entry, Slot};
+use crate::context::{AnyChannel, Asked, Channel, Context, Entry, Slot};
 use crate::dispatcher::{Clock, CloseReason, Dispatcher};
 use crate::errors::{is_disconnect, is_would_block};
 use crate::handler::{Handler, Layer};
 use crate::map::Token;
+use crate::socket::Socket;
 use crate::timer::TimerId;
 
 /// Adding a channel runs a callback when its connect already completed,
@@ -33,7 +34,11 @@ impl Context {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, message));
         }
         let (connect_done, fd) = (disp.pending.connect, disp.fileno());
+        let mut disp = disp;
+        disp.in_reactor = true;
+        disp.dirty = true;
         let token = self.channels.insert(Slot::Live(Box::new(Entry { disp, handler })));
+        self.dirty.push(token);
         if let Some(trace) = &mut self.trace {
             trace.added(fd);
         }
@@ -62,17 +67,27 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
         self.disp.close();
     }
 
-    fn clock(&mut self, now: &mut Option<Instant>) -> Clock {
-        self.disp.clock(now)
-    }
-
-    fn interest(&mut self) -> (bool, bool) {
+    fn ask(&mut self, now: &mut Option<Instant>) -> Asked {
+        self.disp.dirty = false;
+        let wake = match self.disp.clock(now) {
+            Clock::Expired(reason) => return Asked::Expired(reason),
+            // A listener out of descriptors: nothing until the back-off ends.
+            Clock::Paused(until) => {
+                self.disp.wants = (false, false);
+                return Asked::Wants { read: false, write: false, wake: Some(until) };
+            }
+            Clock::Wake(deadline) => deadline,
+        };
         // Not read: after the end of its input, or while its queue is full.
         let throttled = self.disp.update_throttle();
         let read = !self.disp.eof && !throttled && self.handler.readable(&self.disp);
         let write = !self.disp.accepting() && self.handler.writable(&self.disp);
-        self.disp.reading = read;
-        (read, write)
+        self.disp.wants = (read, write);
+        Asked::Wants { read, write, wake }
+    }
+
+    fn wants(&self) -> (bool, bool) {
+        self.disp.wants
     }
 
     fn throttled(&self) -> bool {
@@ -83,8 +98,31 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
         self.disp.paced_by()
     }
 
-    fn hold_reading(&mut self) {
-        self.disp.reading = false;
+    fn set_reading(&mut self, reading: bool) {
+        self.disp.reading = reading;
+    }
+
+    fn mark_dirty(&mut self) -> bool {
+        !std::mem::replace(&mut self.disp.dirty, true)
+    }
+
+    fn alarm(&self) -> Option<Instant> {
+        self.disp.extra.as_ref().and_then(|e| e.alarm).map(|(at, _)| at)
+    }
+
+    fn set_alarm(&mut self, at: Instant, id: TimerId) -> Option<TimerId> {
+        let extra = self.disp.extra_mut();
+        extra.alarm.replace((at, id)).map(|(_, old)| old)
+    }
+
+    fn retire(&mut self) -> Option<Socket> {
+        self.disp.retired.take()
+    }
+
+    fn fail(&mut self, ctx: &mut Context, token: Token, err: io::Error) {
+        let mut ch = Channel::new(token, &mut self.disp, ctx);
+        route_error(&mut self.handler, &mut ch, err);
+        settle(&mut self.handler, &mut ch);
     }
 
     fn expire(&mut self, ctx: &mut Context, token: Token, reason: CloseReason) {
@@ -92,6 +130,10 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
         ch.restart_timeouts();
         announce_close(&mut self.handler, &mut ch, reason);
         settle(&mut self.handler, &mut ch);
+    }
+
+    fn take_alarm(&mut self) -> Option<TimerId> {
+        self.disp.extra.as_mut().and_then(|e| e.alarm.take()).map(|(_, id)| id)
     }
 
     fn take_timers(&mut self) -> Vec<TimerId> {

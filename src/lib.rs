@@ -268,6 +268,7 @@ mod dispatch;
 mod dispatcher;
 mod errors;
 mod handler;
+mod interest;
 pub mod limits;
 mod map;
 mod output;
@@ -283,6 +284,7 @@ mod waker;
 
 // The loop and what callbacks reach of it.
 pub use context::{Channel, Context};
+pub use interest::InterestMode;
 pub use map::Token;
 pub use reactor::{LoopOptions, Reactor};
 

@@ -87,6 +87,15 @@ pub struct Dispatcher<L = Plain> {
     pub(crate) eof: bool,
     /// The reactor asked the backend to read this channel, this iteration.
     pub(crate) reading: bool,
+    /// What the channel last answered, before pacing: read, write.
+    pub(crate) wants: (bool, bool),
+    /// Queued for its interest to be asked again (see `interest.rs`).
+    pub(crate) dirty: bool,
+    /// Held by a reactor: `close` keeps the descriptor open (retired) until
+    /// the reactor has removed its registration, then it closes.
+    pub(crate) in_reactor: bool,
+    /// The socket `close` took away, while the reactor still has it registered.
+    pub(crate) retired: Option<Socket>,
     /// The output queue went over its high-water mark and has not yet
     /// drained to its low-water mark: the channel is not read meanwhile.
     pub(crate) throttled: bool,
@@ -111,6 +120,8 @@ pub(crate) struct Extra {
     pub(crate) paced_by: Option<Token>,
     /// Timers bound to the channel, cancelled when it closes.
     pub(crate) timers: Vec<TimerId>,
+    /// The timer that wakes the reactor for this channel's next deadline.
+    pub(crate) alarm: Option<(Instant, TimerId)>,
 }
 
 impl Default for Extra {
@@ -120,6 +131,7 @@ impl Default for Extra {
             marks: (HIGH_WATER, LOW_WATER),
             paced_by: None,
             timers: Vec::new(),
+            alarm: None,
         }
     }
 }
@@ -268,6 +280,10 @@ impl Dispatcher {
             announced: false,
             eof: false,
             reading: false,
+            wants: (false, false),
+            dirty: false,
+            in_reactor: false,
+            retired: None,
             throttled: false,
             fresh_output: false,
             sends: 0,
@@ -297,6 +313,10 @@ impl<L> Dispatcher<L> {
             announced: self.announced,
             eof: self.eof,
             reading: self.reading,
+            wants: self.wants,
+            dirty: self.dirty,
+            in_reactor: self.in_reactor,
+            retired: self.retired,
             throttled: self.throttled,
             fresh_output: self.fresh_output,
             sends: self.sends,
@@ -334,7 +354,13 @@ impl<L> Dispatcher<L> {
         self.accepting = false;
         self.connecting = false;
         self.closing = false;
-        self.socket = None;
+        let socket = self.socket.take();
+        if self.in_reactor {
+            // Closed when the reactor has removed its registration, so the
+            // number cannot be reused before (epoll keeps registrations by
+            // open file, and a duplicate elsewhere would keep it firing).
+            self.retired = self.retired.take().or(socket);
+        }
     }
 
     /// Whether this dispatcher reads and writes a pipe or file rather than
