@@ -12,6 +12,7 @@
 
 use std::any::Any;
 use std::fmt;
+use std::io;
 use std::ops::{Deref, DerefMut};
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
@@ -52,7 +53,7 @@ pub(crate) trait AnyChannel: Any {
     /// passed, an accept back-off), then `readable()`/`writable()` (not
     /// asked of a listener to write, nor to read after the end of input or
     /// while its queue is full). Clears its "ask again" mark.
-    fn ask(&mut self, now: &mut Option<Instant>) -> Asked;
+    fn ask(&mut self) -> Asked;
     /// Its last answers (read, write), before pacing.
     fn wants(&self) -> (bool, bool);
     /// Whether its output queue is over its high-water mark.
@@ -93,10 +94,13 @@ pub(crate) trait AnyChannel: Any {
 
 /// A channel's answer to "what do you wait for now?".
 pub(crate) enum Asked {
+    /// It has no descriptor (closed): nothing.
+    Closed,
     /// A timeout passed: its close is to be announced.
     Expired(CloseReason),
-    /// Wait for it so, and wake the loop by `wake` (its next deadline).
-    Wants { read: bool, write: bool, wake: Option<Instant> },
+    /// Wait for it so, and wake the loop by `wake` (its next deadline);
+    /// `paced`: its reading also waits on another channel's queue.
+    Wants { fd: RawFd, read: bool, write: bool, wake: Option<Instant>, paced: bool },
 }
 
 /// One place in the channel map.
@@ -350,7 +354,15 @@ impl Context {
     }
 
     /// Runs the deferred calls, including the ones they defer in turn.
+    #[inline]
     pub(crate) fn run_deferred(&mut self) {
+        if self.deferred.is_empty() {
+            return;
+        }
+        self.run_deferred_now();
+    }
+
+    fn run_deferred_now(&mut self) {
         while !self.deferred.is_empty() {
             for f in std::mem::take(&mut self.deferred) {
                 f(self);
@@ -450,6 +462,9 @@ impl Context {
 
     /// The earliest deadline of a timer or an alarm.
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
+        if self.timers.len() == 0 && self.alarms.len() == 0 {
+            return None;
+        }
         crate::timer::earliest(self.timers.next_deadline(), self.alarms.next_deadline())
     }
 
@@ -578,6 +593,39 @@ impl<'a, L> Channel<'a, L> {
     /// callback runs: it then gets no further callback, as after `close()`.
     pub(crate) fn close_requested(&self) -> bool {
         matches!(self.ctx.channels.get(self.token), Some(Slot::Busy { close: true }))
+    }
+
+    /// Receives up to `max` bytes into the reactor's shared read buffer
+    /// (no allocation, no zeroing) and hands them to `f` with the channel:
+    /// what `data = self.recv(max)` was in asyncore, for a handler that
+    /// passes the data on at once. `f` gets an empty slice at the end of
+    /// the input (`recv` returned 0; `handle_close` follows). Would-block
+    /// and errors are returned without calling `f`.
+    ///
+    /// ```
+    /// use pollreactor::{Channel, Handler, WithSend};
+    /// use std::io;
+    ///
+    /// struct Echo;
+    /// impl Handler<WithSend> for Echo {
+    ///     fn handle_read(&mut self, ch: &mut Channel<'_, WithSend>) -> io::Result<()> {
+    ///         ch.recv_with(8192, |ch, data| ch.send_buffered(data))
+    ///     }
+    /// }
+    /// ```
+    pub fn recv_with<R>(
+        &mut self,
+        max: usize,
+        f: impl FnOnce(&mut Self, &[u8]) -> io::Result<R>,
+    ) -> io::Result<R> {
+        let mut buffer = self.ctx.take_read_buffer();
+        buffer.clear();
+        let result = match self.disp.recv_into(&mut buffer, max) {
+            Ok(_) => f(self, &buffer),
+            Err(e) => Err(e),
+        };
+        self.ctx.put_read_buffer(buffer);
+        result
     }
 
     /// Records a callback in the trace, if tracing is on.

@@ -67,14 +67,17 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
         self.disp.close();
     }
 
-    fn ask(&mut self, now: &mut Option<Instant>) -> Asked {
+    fn ask(&mut self) -> Asked {
+        let Some(fd) = self.disp.fileno() else { return Asked::Closed };
         self.disp.dirty = false;
-        let wake = match self.disp.clock(now) {
+        let paced = self.disp.paced_by().is_some();
+        let wake = match self.disp.clock(&mut None) {
             Clock::Expired(reason) => return Asked::Expired(reason),
             // A listener out of descriptors: nothing until the back-off ends.
             Clock::Paused(until) => {
                 self.disp.wants = (false, false);
-                return Asked::Wants { read: false, write: false, wake: Some(until) };
+                self.disp.reading = false;
+                return Asked::Wants { fd, read: false, write: false, wake: Some(until), paced };
             }
             Clock::Wake(deadline) => deadline,
         };
@@ -83,7 +86,8 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
         let read = !self.disp.eof && !throttled && self.handler.readable(&self.disp);
         let write = !self.disp.accepting() && self.handler.writable(&self.disp);
         self.disp.wants = (read, write);
-        Asked::Wants { read, write, wake }
+        self.disp.reading = read;
+        Asked::Wants { fd, read, write, wake, paced }
     }
 
     fn wants(&self) -> (bool, bool) {

@@ -104,21 +104,21 @@ impl Interests {
     fn ask_at(&mut self, ctx: &mut Context, poller: &mut Poller, index: usize) {
         let Context { channels, alarms, trace, .. } = ctx;
         let Some((t, Slot::Live(channel))) = channels.at_mut(index) else { return };
-        let Some(fd) = channel.fileno() else { return };
-        if trace.is_some() {
-            self.asked.push(fd);
-        }
-        match channel.ask(&mut None) {
+        match channel.ask() {
+            Asked::Closed => {}
             Asked::Expired(reason) => self.expired.push((t, reason)),
-            Asked::Wants { read, write, wake } => {
+            Asked::Wants { fd, read, write, wake, paced } => {
+                if trace.is_some() {
+                    self.asked.push(fd);
+                }
                 if let Some(at) = wake {
                     set_alarm(channel, alarms, t, at);
                 }
-                if channel.paced_by().is_some() {
+                if paced {
                     if !self.paced.contains(&t) {
                         self.paced.push(t);
                     }
-                } else if let Err(err) = register(poller, channel, t, fd, read, write) {
+                } else if let Err(err) = poller.set(Interest { key: key_of(t), token: t, fd, read, write }) {
                     self.failed.push((t, err));
                 }
             }
@@ -129,6 +129,9 @@ impl Interests {
     /// that paces them has a full queue (asked after every channel
     /// updated its own queue's state).
     fn pace(&mut self, ctx: &mut Context, poller: &mut Poller) {
+        if self.paced.is_empty() {
+            return;
+        }
         let channels = &mut ctx.channels;
         let failed = &mut self.failed;
         self.paced.retain(|&t| {
@@ -147,6 +150,9 @@ impl Interests {
     /// Runs `handle_close` for the channels whose timeout passed, and
     /// `handle_error` for those the backend refused.
     fn announce(&mut self, ctx: &mut Context) {
+        if self.expired.is_empty() && self.failed.is_empty() {
+            return;
+        }
         for (t, reason) in std::mem::take(&mut self.expired) {
             with_channel(ctx, t, |boxed, ctx| boxed.expire(ctx, t, reason));
         }
@@ -185,7 +191,11 @@ fn set_alarm(channel: &mut Box<dyn AnyChannel>, alarms: &mut crate::context::Ala
 
 /// Removes the registrations of the channels that left the map, then
 /// closes the descriptors they kept open for that.
+#[inline]
 pub(crate) fn remove_gone(ctx: &mut Context, poller: &mut Poller) {
+    if ctx.gone.is_empty() {
+        return;
+    }
     for (t, retired) in ctx.gone.drain(..) {
         poller.remove(key_of(t), t);
         drop(retired);

@@ -310,5 +310,5 @@ pub use timer::TimerId;
 pub use waker::Waker;
 
 // How errors and limits are read.
-pub use dispatcher::{ACCEPT_BACKOFF, HIGH_WATER, LOW_WATER, SEND_CHUNK};
+pub use dispatcher::{ACCEPT_BACKOFF, ACCEPT_BATCH, HIGH_WATER, LOW_WATER, SEND_CHUNK};
 pub use errors::{is_disconnect, is_would_block, DISCONNECTED};

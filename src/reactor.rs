@@ -261,9 +261,10 @@ impl Reactor {
         //    closed earlier in this pass has left the map, and its token
         //    (unlike its fd number) is never reused, so it gets nothing.
         let n = self.poller.events.len();
-        self.rotation = self.rotation.wrapping_add(1);
+        self.rotation = if self.rotation + 1 >= n { 0 } else { self.rotation + 1 };
         for i in 0..n {
-            let Event { token, ready, .. } = self.poller.events[(i + self.rotation) % n];
+            let at = if i + self.rotation >= n { i + self.rotation - n } else { i + self.rotation };
+            let Event { token, ready, .. } = self.poller.events[at];
             match token {
                 WAKER => self.run_posted(),
                 SIGNALS => self.run_signal_handlers(),

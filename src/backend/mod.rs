@@ -203,6 +203,7 @@ impl Poller {
     /// Makes the state of `backend` now, if it needs a resource (an epoll
     /// descriptor), so that running out of descriptors later cannot fail a
     /// wait; and hands it every registration, if another backend had them.
+    #[inline]
     pub(crate) fn prepare(&mut self, backend: Backend) -> io::Result<()> {
         if self.active == Some(backend) {
             return Ok(());
@@ -295,7 +296,9 @@ impl Poller {
     /// registered it just sleeps, as asyncore did. An interrupted wait
     /// (EINTR) resumes with the time that remains.
     pub(crate) fn wait(&mut self, backend: Backend, deadline: Option<Instant>) -> io::Result<()> {
-        self.prepare(backend)?;
+        if self.active != Some(backend) {
+            self.prepare(backend)?;
+        }
         loop {
             self.events.clear();
             let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));

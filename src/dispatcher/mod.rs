@@ -28,6 +28,9 @@ pub(crate) use timeouts::Timeouts;
 
 use calls::closed;
 
+/// The most connections the default `handle_accept` takes per event.
+pub const ACCEPT_BATCH: usize = 64;
+
 /// How long a listener stops accepting after running out of descriptors.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -197,6 +200,20 @@ impl Dispatcher {
             Err(e) => return Err(e),
         }
         Ok(d)
+    }
+
+    /// A dispatcher on a connection the default
+    /// [`handle_accept`](crate::Handler::handle_accept) just accepted, with
+    /// the peer address it reported: no system call, where
+    /// [`new`](Self::new) would ask the kernel three things it already
+    /// said (the socket is non-blocking, not listening, and connected to
+    /// `peer`). For sockets from [`Dispatcher::accept`] and
+    /// [`Socket::accept`] only.
+    pub fn accepted(sock: Socket, peer: Address) -> Dispatcher {
+        let mut d = Dispatcher::bare(sock);
+        d.connected = true;
+        d.addr = Some(peer);
+        d
     }
 
     /// A dispatcher over a pipe, a terminal, a file or any pollable

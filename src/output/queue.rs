@@ -106,6 +106,9 @@ impl OutQueue {
 
     /// Bytes queued (what producers will still make is not known).
     pub(crate) fn byte_len(&self) -> usize {
+        if self.later.is_empty() {
+            return self.bytes.len();
+        }
         self.bytes.len() + self.later.iter().map(|(_, after)| after.len()).sum::<usize>()
     }
 
