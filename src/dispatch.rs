@@ -291,6 +291,10 @@ fn guarded<L: Layer, H: Handler<L>>(
 /// is marked connected before `handle_connect` runs.
 fn handle_connect_event<L: Layer, H: Handler<L>>(h: &mut H, ch: &mut Channel<'_, L>) -> io::Result<()> {
     if let Some(err) = ch.take_socket_error()? {
+        // Reading SO_ERROR cleared it: the channel must not look like it
+        // is still connecting (the next event would then pass for a
+        // successful connect), nor keep output it can never send.
+        ch.connect_failed();
         return Err(err);
     }
     ch.set_connected();

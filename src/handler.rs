@@ -182,7 +182,9 @@ pub trait Handler<L: Layer = Plain>: 'static {
     fn handle_error(&mut self, ch: &mut Channel<'_, L>, err: io::Error) {
         let message = format!("uncaptured error, closing channel {ch:?} ({err})");
         self.log_info(&message, LogKind::Error);
-        if self.handle_close(ch).is_err() {
+        // This is the library's close, announced once: a later end of the
+        // queue (a buffered close_when_done) does not run handle_close again.
+        if !ch.announce(crate::CloseReason::Error) || self.handle_close(ch).is_err() {
             ch.close();
         }
     }

@@ -73,6 +73,15 @@ impl<L> Dispatcher<L> {
         self.sock()?.take_error()
     }
 
+    /// A connect failed: no longer connecting, nothing to send, nothing
+    /// more to read.
+    pub(crate) fn connect_failed(&mut self) {
+        self.connecting = false;
+        self.connected = false;
+        self.eof = true;
+        self.out.clear();
+    }
+
     /// Marks a finished connect: called by the reactor just before
     /// `handle_connect`, after `SO_ERROR` said the connect succeeded.
     pub(crate) fn set_connected(&mut self) {
