@@ -371,6 +371,7 @@ impl Context {
     }
 
     /// Takes a channel out of the map, leaving its slot busy.
+    #[inline]
     pub(crate) fn take(&mut self, t: Token) -> Option<Box<dyn AnyChannel>> {
         let slot = self.channels.get_mut(t)?;
         match std::mem::replace(slot, Slot::Busy { close: false }) {
@@ -384,6 +385,7 @@ impl Context {
 
     /// Puts a taken channel back, or frees its slot if it was closed
     /// meanwhile (`fd` is what it had when taken, for the trace).
+    #[inline]
     pub(crate) fn restore(&mut self, t: Token, mut boxed: Box<dyn AnyChannel>, fd: Option<RawFd>) {
         if let Some(Slot::Busy { close: true }) = self.channels.get(t) {
             boxed.close();
@@ -438,11 +440,13 @@ impl Context {
     }
 
     /// The shared read buffer (empty if a read is already using it).
+    #[inline]
     pub(crate) fn take_read_buffer(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.read_buffer)
     }
 
     /// Returns the shared read buffer, keeping the larger of the two.
+    #[inline]
     pub(crate) fn put_read_buffer(&mut self, buffer: Vec<u8>) {
         if buffer.capacity() >= self.read_buffer.capacity() {
             self.read_buffer = buffer;
@@ -591,6 +595,7 @@ impl<'a, L> Channel<'a, L> {
 
     /// Whether [`Context::close`] was called for this channel while its
     /// callback runs: it then gets no further callback, as after `close()`.
+    #[inline]
     pub(crate) fn close_requested(&self) -> bool {
         matches!(self.ctx.channels.get(self.token), Some(Slot::Busy { close: true }))
     }
@@ -613,6 +618,7 @@ impl<'a, L> Channel<'a, L> {
     ///     }
     /// }
     /// ```
+    #[inline]
     pub fn recv_with<R>(
         &mut self,
         max: usize,

@@ -243,6 +243,7 @@ fn announce_close<L: Layer, H: Handler<L>>(h: &mut H, ch: &mut Channel<'_, L>, r
 
 /// Runs one callback and routes its error. True when dispatch may go on to
 /// the channel's next event.
+#[inline]
 fn step<L: Layer, H: Handler<L>>(
     h: &mut H,
     ch: &mut Channel<'_, L>,
@@ -259,6 +260,7 @@ fn step<L: Layer, H: Handler<L>>(
 
 /// Whether the channel may still get callbacks: open, and not closed
 /// through the [`Context`] (by itself or a channel it called) meanwhile.
+#[inline]
 fn live<L>(ch: &Channel<'_, L>) -> bool {
     ch.is_open() && !ch.close_requested()
 }

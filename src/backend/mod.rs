@@ -253,6 +253,7 @@ impl Poller {
 
     /// Registers `interest` (or changes it, or, wanting nothing, removes
     /// it). Only a real change reaches the backend.
+    #[inline]
     pub(crate) fn set(&mut self, interest: Interest) -> io::Result<()> {
         let key = interest.key as usize;
         if self.regs.len() <= key {

@@ -125,6 +125,7 @@ impl<L> Dispatcher<L> {
 
     /// Sends what the socket takes now: 0 if it would block. A disconnect
     /// errno also returns 0, and `handle_close` follows.
+    #[inline]
     pub fn send(&mut self, data: &[u8]) -> io::Result<usize> {
         let result = write_to(self.sock()?, self.file, data);
         self.sent(result)
@@ -132,6 +133,7 @@ impl<L> Dispatcher<L> {
 
     /// What a send(2) result means to asyncore: would-block sends 0 bytes,
     /// a disconnect sends 0 bytes and leaves `handle_close` pending.
+    #[inline]
     pub(crate) fn sent(&mut self, result: io::Result<usize>) -> io::Result<usize> {
         self.count_send();
         match result {
@@ -152,6 +154,7 @@ impl<L> Dispatcher<L> {
 
     /// One send(2) of at most `send_chunk` bytes from the front of the
     /// output queue (the buffered layers' `initiate_send`).
+    #[inline]
     pub(crate) fn send_from_queue(&mut self) -> io::Result<()> {
         self.fresh_output = false;
         let sock = self.socket.as_ref().ok_or_else(closed)?;
@@ -165,6 +168,7 @@ impl<L> Dispatcher<L> {
 
     /// One send from the queue (see [`send_from_queue`](Self::send_from_queue));
     /// once a `close_when_done` has nothing left to send, the close is due.
+    #[inline]
     pub(crate) fn send_queued(&mut self) -> io::Result<()> {
         self.send_from_queue()?;
         if self.shutting && self.out.is_empty() {
@@ -210,6 +214,7 @@ impl<L> Dispatcher<L> {
     /// then says [`Reset`](CloseReason::Reset) rather than
     /// [`EndOfFile`](CloseReason::EndOfFile). After either, the channel is
     /// not read again.
+    #[inline]
     pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let result = read_from(self.sock()?, self.file, buf);
         self.received(result, buf.is_empty())
@@ -229,6 +234,7 @@ impl<L> Dispatcher<L> {
     /// assert_eq!(buf, b"> hello");
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[inline]
     pub fn recv_into(&mut self, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
         let result = sys::spare::read_append(self.sock()?.as_fd(), buf, max, self.file);
         self.received(result, max == 0)
@@ -236,6 +242,7 @@ impl<L> Dispatcher<L> {
 
     /// What a recv(2) result means: data, the end of the input (0 bytes
     /// for a non-empty buffer), a disconnect, or an error.
+    #[inline]
     fn received(&mut self, result: io::Result<usize>, empty_buffer: bool) -> io::Result<usize> {
         match result {
             Ok(0) if !empty_buffer => {
@@ -279,6 +286,7 @@ pub(super) fn closed() -> io::Error {
 }
 
 /// send(2) on a socket, write(2) on a pipe or file.
+#[inline]
 fn write_to(sock: &Socket, file: bool, data: &[u8]) -> io::Result<usize> {
     if file {
         sock.write(data)
@@ -288,6 +296,7 @@ fn write_to(sock: &Socket, file: bool, data: &[u8]) -> io::Result<usize> {
 }
 
 /// recv(2) on a socket, read(2) on a pipe or file.
+#[inline]
 fn read_from(sock: &Socket, file: bool, buf: &mut [u8]) -> io::Result<usize> {
     if file {
         sock.read(buf)

@@ -343,6 +343,7 @@ impl<L> Dispatcher<L> {
     }
 
     /// The socket, or `EBADF` once the dispatcher is closed.
+    #[inline]
     pub(crate) fn sock(&self) -> io::Result<&Socket> {
         self.socket.as_ref().ok_or_else(closed)
     }
@@ -402,6 +403,7 @@ impl<L> Dispatcher<L> {
     }
 
     /// The socket is still open.
+    #[inline]
     pub fn is_open(&self) -> bool {
         self.socket.is_some()
     }
@@ -424,6 +426,7 @@ impl<L> Dispatcher<L> {
     }
 
     /// The descriptor number, while open (asyncore's `fileno()`).
+    #[inline]
     pub fn fileno(&self) -> Option<RawFd> {
         self.socket.as_ref().map(|s| s.as_raw_fd())
     }

@@ -64,6 +64,7 @@ pub(crate) struct OutQueue {
 
 impl OutQueue {
     /// Queues bytes after everything queued so far.
+    #[inline]
     pub(crate) fn push(&mut self, data: &[u8]) {
         match self.later.back_mut() {
             Some((_, after)) => after.extend_from_slice(data),
@@ -78,6 +79,7 @@ impl OutQueue {
 
     /// The next bytes to send, at most `max`, asking producers for more
     /// when the bytes run out. `None` when everything is sent.
+    #[inline]
     pub(crate) fn front(&mut self, max: usize) -> Option<&[u8]> {
         while self.bytes.is_empty() {
             let (producer, _) = self.later.front_mut()?;
@@ -95,16 +97,19 @@ impl OutQueue {
     }
 
     /// Drops the first `n` bytes, which were sent.
+    #[inline]
     pub(crate) fn consume(&mut self, n: usize) {
         self.bytes.consume(n);
     }
 
     /// Whether nothing at all is queued.
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.bytes.is_empty() && self.later.is_empty()
     }
 
     /// Bytes queued (what producers will still make is not known).
+    #[inline]
     pub(crate) fn byte_len(&self) -> usize {
         if self.later.is_empty() {
             return self.bytes.len();
@@ -128,6 +133,7 @@ struct ByteQueue {
 }
 
 impl ByteQueue {
+    #[inline]
     fn push(&mut self, data: &[u8]) {
         if self.start > 0 && self.start >= self.buf.len() / 2 {
             // Reclaim the sent prefix once it is at least half the vector:
@@ -138,10 +144,12 @@ impl ByteQueue {
         self.buf.extend_from_slice(data);
     }
 
+    #[inline]
     fn as_slice(&self) -> &[u8] {
         &self.buf[self.start..]
     }
 
+    #[inline]
     fn consume(&mut self, n: usize) {
         self.start += n;
         if self.start >= self.buf.len() {
@@ -154,10 +162,12 @@ impl ByteQueue {
         self.start = 0;
     }
 
+    #[inline]
     fn len(&self) -> usize {
         self.buf.len() - self.start
     }
 
+    #[inline]
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
