@@ -98,6 +98,8 @@ pub(crate) enum Asked {
     Closed,
     /// A timeout passed: its close is to be announced.
     Expired(CloseReason),
+    /// The same answer as last time: nothing to tell the backend.
+    Same { wake: Option<Instant> },
     /// Wait for it so, and wake the loop by `wake` (its next deadline);
     /// `paced`: its reading also waits on another channel's queue.
     Wants { fd: RawFd, read: bool, write: bool, wake: Option<Instant>, paced: bool },
@@ -239,7 +241,10 @@ impl Context {
         self.leave(t, &mut boxed);
         self.forget(None);
         let any: Box<dyn Any> = boxed;
-        let entry = any.downcast::<Entry<L, H>>().ok()?;
+        let mut entry = any.downcast::<Entry<L, H>>().ok()?;
+        // The program's again: a close closes at once.
+        entry.disp.in_reactor = false;
+        entry.disp.dirty = false;
         Some((entry.disp, entry.handler))
     }
 

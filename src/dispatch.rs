@@ -37,6 +37,9 @@ impl Context {
         let mut disp = disp;
         disp.in_reactor = true;
         disp.dirty = true;
+        // Nothing is registered for it here yet (it may come from another
+        // reactor's `remove`, with that reactor's answers).
+        disp.wants = (false, false);
         let token = self.channels.insert(Slot::Live(Box::new(Entry { disp, handler })));
         self.dirty.push(token);
         if let Some(trace) = &mut self.trace {
@@ -85,6 +88,11 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
         let throttled = self.disp.update_throttle();
         let read = !self.disp.eof && !throttled && self.handler.readable(&self.disp);
         let write = !self.disp.accepting() && self.handler.writable(&self.disp);
+        if (read, write) == self.disp.wants && !paced {
+            // The backend already has exactly this (the common case: a
+            // channel asked again after its callbacks).
+            return Asked::Same { wake };
+        }
         self.disp.wants = (read, write);
         self.disp.reading = read;
         Asked::Wants { fd, read, write, wake, paced }

@@ -107,6 +107,11 @@ impl Interests {
         match channel.ask() {
             Asked::Closed => {}
             Asked::Expired(reason) => self.expired.push((t, reason)),
+            Asked::Same { wake } => {
+                if let Some(at) = wake {
+                    set_alarm(channel, alarms, t, at);
+                }
+            }
             Asked::Wants { fd, read, write, wake, paced } => {
                 if trace.is_some() {
                     self.asked.push(fd);
