@@ -110,7 +110,7 @@ impl<L> Dispatcher<L> {
                     Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
                 ) =>
             {
-                self.paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
+                self.extra_mut().paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
                 Ok(None)
             }
             Err(e) => Err(e),
@@ -120,7 +120,7 @@ impl<L> Dispatcher<L> {
     /// Whether accepting is paused after running out of descriptors (see
     /// [`accept`](Self::accept)).
     pub fn accept_paused(&self) -> bool {
-        self.paused_until.is_some()
+        self.extra.as_ref().is_some_and(|e| e.paused_until.is_some())
     }
 
     /// Sends what the socket takes now: 0 if it would block. A disconnect
@@ -158,7 +158,7 @@ impl<L> Dispatcher<L> {
     pub(crate) fn send_from_queue(&mut self) -> io::Result<()> {
         self.fresh_output = false;
         let sock = self.socket.as_ref().ok_or_else(closed)?;
-        if let Some(chunk) = self.out.front(self.send_chunk) {
+        if let Some(chunk) = self.out.front(self.send_chunk as usize) {
             let result = write_to(sock, self.file, chunk);
             let sent = self.sent(result)?;
             self.out.consume(sent);

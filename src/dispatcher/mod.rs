@@ -73,11 +73,9 @@ pub struct Dispatcher<L = Plain> {
     /// Queued output (empty and unused on a plain dispatcher).
     pub(crate) out: OutQueue,
     /// The most one send(2) is given (asynchat's `ac_out_buffer_size`).
-    pub(crate) send_chunk: usize,
+    pub(crate) send_chunk: u32,
     /// A pipe or file (asyncore's `file_dispatcher`): read(2) and write(2).
     file: bool,
-    /// Accepting is paused until then (out of descriptors).
-    pub(crate) paused_until: Option<Instant>,
     /// Events a method noticed that the reactor turns into callbacks once
     /// the running callback returns.
     pub(crate) pending: Pending,
@@ -106,7 +104,7 @@ pub struct Dispatcher<L = Plain> {
     /// running callback is due.
     pub(crate) fresh_output: bool,
     /// How many send(2)/write(2) calls the channel made.
-    sends: u64,
+    sends: u32,
     /// What few channels set: timeouts, water marks, pacing, channel timers.
     pub(crate) extra: Option<Box<Extra>>,
     /// The layer's own state.
@@ -125,6 +123,8 @@ pub(crate) struct Extra {
     pub(crate) timers: Vec<TimerId>,
     /// The timer that wakes the reactor for this channel's next deadline.
     pub(crate) alarm: Option<(Instant, TimerId)>,
+    /// Accepting is paused until then (out of descriptors).
+    pub(crate) paused_until: Option<Instant>,
 }
 
 impl Default for Extra {
@@ -135,6 +135,7 @@ impl Default for Extra {
             paced_by: None,
             timers: Vec::new(),
             alarm: None,
+            paused_until: None,
         }
     }
 }
@@ -289,9 +290,8 @@ impl Dispatcher {
             shutting: false,
             addr: None,
             out: OutQueue::default(),
-            send_chunk: SEND_CHUNK,
+            send_chunk: SEND_CHUNK as u32,
             file: false,
-            paused_until: None,
             pending: Pending::default(),
             close_reason: None,
             announced: false,
@@ -324,7 +324,6 @@ impl<L> Dispatcher<L> {
             out: self.out,
             send_chunk: self.send_chunk,
             file: self.file,
-            paused_until: self.paused_until,
             pending: self.pending,
             close_reason: self.close_reason,
             announced: self.announced,
@@ -355,13 +354,13 @@ impl<L> Dispatcher<L> {
 
     /// Notes one send(2)/write(2) call, for [`sends`](Self::sends).
     pub(crate) fn count_send(&mut self) {
-        self.sends += 1;
+        self.sends = self.sends.wrapping_add(1);
     }
 
     /// How many send(2)/write(2) calls this channel has made: a cheap
     /// counter for tests and measurements (one send per callback, say).
     pub fn sends(&self) -> u64 {
-        self.sends
+        u64::from(self.sends)
     }
 
     /// Closes the socket; the reactor forgets the channel as soon as the

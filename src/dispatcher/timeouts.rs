@@ -90,13 +90,13 @@ impl<L> Dispatcher<L> {
     /// back-off; `now` is read once per iteration) to classify this channel.
     #[inline]
     pub(crate) fn clock(&mut self, now: &mut Option<Instant>) -> Clock {
-        if let Some(until) = self.paused_until {
+        let Some(extra) = &mut self.extra else { return Clock::Wake(None) };
+        if let Some(until) = extra.paused_until {
             if until > *now.get_or_insert_with(Instant::now) {
                 return Clock::Paused(until);
             }
-            self.paused_until = None;
+            extra.paused_until = None;
         }
-        let Some(extra) = &self.extra else { return Clock::Wake(None) };
         let t = &extra.timeouts;
         let sending = !self.out.is_empty();
         let watches = [

@@ -59,14 +59,15 @@ impl fmt::Debug for SimpleProducer {
 #[derive(Default)]
 pub(crate) struct OutQueue {
     bytes: ByteQueue,
-    later: VecDeque<(Box<dyn Producer>, Vec<u8>)>,
+    /// Producers, each with the bytes queued after it: rare, so out of line.
+    later: Option<Box<VecDeque<(Box<dyn Producer>, Vec<u8>)>>>,
 }
 
 impl OutQueue {
     /// Queues bytes after everything queued so far.
     #[inline]
     pub(crate) fn push(&mut self, data: &[u8]) {
-        match self.later.back_mut() {
+        match self.later.as_mut().and_then(|l| l.back_mut()) {
             Some((_, after)) => after.extend_from_slice(data),
             None => self.bytes.push(data),
         }
@@ -74,7 +75,7 @@ impl OutQueue {
 
     /// Queues a producer after everything queued so far.
     pub(crate) fn push_producer(&mut self, producer: Box<dyn Producer>) {
-        self.later.push_back((producer, Vec::new()));
+        self.later.get_or_insert_with(Box::default).push_back((producer, Vec::new()));
     }
 
     /// The next bytes to send, at most `max`, asking producers for more
@@ -82,14 +83,18 @@ impl OutQueue {
     #[inline]
     pub(crate) fn front(&mut self, max: usize) -> Option<&[u8]> {
         while self.bytes.is_empty() {
-            let (producer, _) = self.later.front_mut()?;
+            let later = self.later.as_mut()?;
+            let (producer, _) = later.front_mut()?;
             let chunk = producer.more();
             if !chunk.is_empty() {
                 self.bytes.push(&chunk);
                 continue;
             }
             // This producer is done: the bytes queued behind it come next.
-            let (_, after) = self.later.pop_front().expect("front exists");
+            let (_, after) = later.pop_front().expect("front exists");
+            if later.is_empty() {
+                self.later = None;
+            }
             self.bytes.push(&after);
         }
         let slice = self.bytes.as_slice();
@@ -105,22 +110,22 @@ impl OutQueue {
     /// Whether nothing at all is queued.
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
-        self.bytes.is_empty() && self.later.is_empty()
+        self.bytes.is_empty() && self.later.is_none()
     }
 
     /// Bytes queued (what producers will still make is not known).
     #[inline]
     pub(crate) fn byte_len(&self) -> usize {
-        if self.later.is_empty() {
-            return self.bytes.len();
+        match &self.later {
+            None => self.bytes.len(),
+            Some(later) => self.bytes.len() + later.iter().map(|(_, after)| after.len()).sum::<usize>(),
         }
-        self.bytes.len() + self.later.iter().map(|(_, after)| after.len()).sum::<usize>()
     }
 
     /// Drops everything queued.
     pub(crate) fn clear(&mut self) {
         self.bytes.clear();
-        self.later.clear();
+        self.later = None;
     }
 }
 
