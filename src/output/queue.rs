@@ -60,8 +60,11 @@ impl fmt::Debug for SimpleProducer {
 pub(crate) struct OutQueue {
     bytes: ByteQueue,
     /// Producers, each with the bytes queued after it: rare, so out of line.
-    later: Option<Box<VecDeque<(Box<dyn Producer>, Vec<u8>)>>>,
+    later: Option<Box<VecDeque<Later>>>,
 }
+
+/// A producer, and the bytes queued after it.
+type Later = (Box<dyn Producer>, Vec<u8>);
 
 impl OutQueue {
     /// Queues bytes after everything queued so far.
