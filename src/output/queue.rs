@@ -59,7 +59,9 @@ impl fmt::Debug for SimpleProducer {
 #[derive(Default)]
 pub(crate) struct OutQueue {
     bytes: ByteQueue,
-    /// Producers, each with the bytes queued after it: rare, so out of line.
+    /// Producers, each with the bytes queued after it: rare, so out of
+    /// line (a boxed queue is one word here, where a queue is four).
+    #[allow(clippy::box_collection)]
     later: Option<Box<VecDeque<Later>>>,
 }
 
