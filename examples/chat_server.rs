@@ -24,10 +24,13 @@ use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::Duration;
 
-use pollreactor::{Address, Backend, Channel, Chat, CloseReason, Dispatcher, Handler, Socket, Token};
+use pollreactor::{
+    Address, Backend, Channel, Chat, CloseReason, Dispatcher, Handler, InterestMode, Socket, Token,
+};
 
 const USAGE: &str = "\
-usage: chat_server [--addr HOST:PORT] [--backend poll|select|epoll] [--idle-timeout SECS]
+usage: chat_server [--addr HOST:PORT] [--backend poll|select|epoll] [--interest MODE]
+                   [--idle-timeout SECS]
 
 A chat room: every line a client sends goes to every other client as
 `ADDRESS: line`. A client leaves by sending `/quit` (it gets `bye`) or
@@ -38,6 +41,7 @@ not /quit: `* ADDRESS left (idle timeout)`, `(disconnected)`,
 
   --addr HOST:PORT     where to listen (default 127.0.0.1:8082; port 0 picks one)
   --backend NAME       poll, select or epoll (default poll)
+  --interest MODE      when-changed (default) or every-iteration (asyncore's)
   --idle-timeout SECS  disconnect a client that sends nothing for SECS
                        seconds (it gets `* idle for too long, bye`);
                        default: never (0 means never too)
@@ -195,7 +199,11 @@ impl Handler for ChatServer {
 
 /// The command line: the servers' `--addr` and `--backend`, and `--idle-timeout`.
 fn parse_args() -> (common::ServerArgs, Option<Duration>) {
-    let mut args = common::ServerArgs { addr: "127.0.0.1:8082".to_string(), backend: Backend::Poll };
+    let mut args = common::ServerArgs {
+        addr: "127.0.0.1:8082".to_string(),
+        backend: Backend::Poll,
+        interest: InterestMode::WhenChanged,
+    };
     let mut idle_timeout = None;
     let mut argv = std::env::args().skip(1);
     while let Some(arg) = argv.next() {
@@ -207,6 +215,9 @@ fn parse_args() -> (common::ServerArgs, Option<Duration>) {
             "--addr" => args.addr = common::value_of(&arg, argv.next(), USAGE),
             "--backend" => {
                 args.backend = common::backend_of(&common::value_of(&arg, argv.next(), USAGE), USAGE)
+            }
+            "--interest" => {
+                args.interest = common::interest_of(&common::value_of(&arg, argv.next(), USAGE), USAGE)
             }
             "--idle-timeout" => idle_timeout = seconds_of(&common::value_of(&arg, argv.next(), USAGE)),
             other => common::usage_error(&format!("unknown argument {other:?}"), USAGE),

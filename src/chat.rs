@@ -134,7 +134,7 @@ impl Dispatcher<Chat> {
 
     /// The most one send is given (default [`SEND_CHUNK`](crate::SEND_CHUNK)).
     pub fn set_out_buffer_size(&mut self, size: usize) {
-        self.send_chunk = size.max(1);
+        self.send_chunk = u32::try_from(size.max(1)).unwrap_or(u32::MAX);
     }
 
     /// Caps a record (beyond asynchat, whose input buffer was unbounded):

@@ -12,19 +12,26 @@
 
 use std::any::Any;
 use std::fmt;
+use std::io;
 use std::ops::{Deref, DerefMut};
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 use crate::backend::Ready;
-use crate::dispatcher::{Clock, CloseReason, Dispatcher, Plain};
+use crate::dispatcher::{CloseReason, Dispatcher, Plain};
 use crate::map::{Slab, Token};
+use crate::socket::Socket;
 use crate::timer::{deadline_after, Action, TimerId, Timers};
 use crate::trace::Trace;
 
 /// A timer's closure: once, or every interval.
 type Once = Box<dyn FnOnce(&mut Context)>;
 type Every = Box<dyn FnMut(&mut Context)>;
+
+/// The channels' alarms: each wakes the loop at a channel's next deadline
+/// (a timeout, an accept back-off) and has the channel asked again. Kept
+/// apart from the program's timers, which [`Context::pending_timers`] counts.
+pub(crate) type Alarms = Timers<Token, ()>;
 
 /// A channel: its dispatcher and the handler that owns its callbacks.
 pub(crate) struct Entry<L, H> {
@@ -42,20 +49,35 @@ pub(crate) trait AnyChannel: Any {
     fn is_open(&self) -> bool;
     /// Closes the socket; no callback runs.
     fn close(&mut self);
-    /// The idle timeout's and the accept back-off's verdict.
-    fn clock(&mut self, now: &mut Option<Instant>) -> Clock;
-    /// `readable()` and `writable()` (never asked of a listener).
-    fn interest(&mut self) -> (bool, bool);
+    /// Asks the channel what it waits for now: its clock first (a timeout
+    /// passed, an accept back-off), then `readable()`/`writable()` (not
+    /// asked of a listener to write, nor to read after the end of input or
+    /// while its queue is full). Clears its "ask again" mark.
+    fn ask(&mut self) -> Asked;
+    /// Its last answers (read, write), before pacing.
+    fn wants(&self) -> (bool, bool);
     /// Whether its output queue is over its high-water mark.
     fn throttled(&self) -> bool;
     /// The channel whose queue paces this one's reading.
     fn paced_by(&self) -> Option<Token>;
-    /// Notes that the reactor left its reading out this iteration.
-    fn hold_reading(&mut self);
+    /// Notes whether the backend was asked to read it.
+    fn set_reading(&mut self, reading: bool);
+    /// Marks it to be asked again; false if it already was.
+    fn mark_dirty(&mut self) -> bool;
+    /// The alarm timer set for its next deadline, if any.
+    fn alarm(&self) -> Option<Instant>;
+    /// Records a new alarm; returns the one it replaces, to cancel.
+    fn set_alarm(&mut self, at: Instant, id: TimerId) -> Option<TimerId>;
+    /// The descriptor `close` kept open until the reactor deregisters it.
+    fn retire(&mut self) -> Option<Socket>;
+    /// Registering it failed (select's FD_SETSIZE): `handle_error`.
+    fn fail(&mut self, ctx: &mut Context, token: Token, err: std::io::Error);
     /// A timeout passed: announce the close (`handle_close`, once).
     fn expire(&mut self, ctx: &mut Context, token: Token, reason: CloseReason);
     /// Its channel timers, to cancel when it leaves the map.
     fn take_timers(&mut self) -> Vec<TimerId>;
+    /// Its alarm, to cancel when it leaves the map.
+    fn take_alarm(&mut self) -> Option<TimerId>;
     /// Turns `ready` into callbacks, then settles.
     fn dispatch(&mut self, ctx: &mut Context, token: Token, ready: Ready);
     /// The callbacks a method left due (see `dispatch::settle`).
@@ -68,6 +90,19 @@ pub(crate) trait AnyChannel: Any {
     fn dispatcher(&self) -> &dyn Any;
     /// The entry, for a typed call.
     fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+/// A channel's answer to "what do you wait for now?".
+pub(crate) enum Asked {
+    /// It has no descriptor (closed): nothing.
+    Closed,
+    /// A timeout passed: its close is to be announced.
+    Expired(CloseReason),
+    /// The same answer as last time: nothing to tell the backend.
+    Same { wake: Option<Instant> },
+    /// Wait for it so, and wake the loop by `wake` (its next deadline);
+    /// `paced`: its reading also waits on another channel's queue.
+    Wants { fd: RawFd, read: bool, write: bool, wake: Option<Instant>, paced: bool },
 }
 
 /// One place in the channel map.
@@ -94,6 +129,7 @@ pub struct Context {
     pub(crate) channels: Slab<Slot>,
     pub(crate) exit: bool,
     pub(crate) timers: Timers<Once, Every>,
+    pub(crate) alarms: Alarms,
     pub(crate) trace: Option<Trace>,
     /// The read buffer chat channels share (see `chat.rs`).
     read_buffer: Vec<u8>,
@@ -103,6 +139,14 @@ pub struct Context {
     current_timer: Option<TimerId>,
     /// Calls deferred until the running callback returns.
     deferred: Vec<Once>,
+    /// Channels whose interest is to be asked again (`interest.rs`).
+    pub(crate) dirty: Vec<Token>,
+    /// Channels gone from the map whose registration is still to be
+    /// removed, with the descriptor kept open until then.
+    pub(crate) gone: Vec<(Token, Option<Socket>)>,
+    /// `poll_once` is running: the reactor removes registrations of
+    /// channels that leave before their descriptors close.
+    pub(crate) in_iteration: bool,
 }
 
 impl Context {
@@ -229,7 +273,7 @@ impl Context {
                 let Some(Slot::Live(mut boxed)) = self.channels.remove(t) else { unreachable!() };
                 let fd = boxed.fileno();
                 boxed.close();
-                self.cancel_channel_timers(&mut boxed);
+                self.leave(t, &mut boxed);
                 self.forget(fd);
             }
             None => return false,
@@ -246,10 +290,13 @@ impl Context {
             _ => return None,
         }
         let Some(Slot::Live(mut boxed)) = self.channels.remove(t) else { unreachable!() };
-        self.cancel_channel_timers(&mut boxed);
+        self.leave(t, &mut boxed);
         self.forget(None);
         let any: Box<dyn Any> = boxed;
-        let entry = any.downcast::<Entry<L, H>>().ok()?;
+        let mut entry = any.downcast::<Entry<L, H>>().ok()?;
+        // The program's again: a close closes at once.
+        entry.disp.in_reactor = false;
+        entry.disp.dirty = false;
         Some((entry.disp, entry.handler))
     }
 
@@ -364,7 +411,15 @@ impl Context {
     }
 
     /// Runs the deferred calls, including the ones they defer in turn.
+    #[inline]
     pub(crate) fn run_deferred(&mut self) {
+        if self.deferred.is_empty() {
+            return;
+        }
+        self.run_deferred_now();
+    }
+
+    fn run_deferred_now(&mut self) {
         while !self.deferred.is_empty() {
             for f in std::mem::take(&mut self.deferred) {
                 f(self);
@@ -373,6 +428,7 @@ impl Context {
     }
 
     /// Takes a channel out of the map, leaving its slot busy.
+    #[inline]
     pub(crate) fn take(&mut self, t: Token) -> Option<Box<dyn AnyChannel>> {
         let slot = self.channels.get_mut(t)?;
         match std::mem::replace(slot, Slot::Busy { close: false }) {
@@ -386,25 +442,50 @@ impl Context {
 
     /// Puts a taken channel back, or frees its slot if it was closed
     /// meanwhile (`fd` is what it had when taken, for the trace).
+    #[inline]
     pub(crate) fn restore(&mut self, t: Token, mut boxed: Box<dyn AnyChannel>, fd: Option<RawFd>) {
         if let Some(Slot::Busy { close: true }) = self.channels.get(t) {
             boxed.close();
         }
         if boxed.is_open() {
+            if boxed.mark_dirty() {
+                self.dirty.push(t);
+            }
             if let Some(slot) = self.channels.get_mut(t) {
                 *slot = Slot::Live(boxed);
             }
         } else {
             self.channels.remove(t);
-            self.cancel_channel_timers(&mut boxed);
+            self.leave(t, &mut boxed);
             self.forget(fd);
         }
     }
 
-    /// Cancels the timers bound to a channel that left the map.
-    fn cancel_channel_timers(&mut self, boxed: &mut Box<dyn AnyChannel>) {
+    /// A channel left the map: its timers are cancelled, and its
+    /// registration is to be removed (then its descriptor closes).
+    fn leave(&mut self, t: Token, boxed: &mut Box<dyn AnyChannel>) {
         for id in boxed.take_timers() {
             self.timers.cancel(id);
+        }
+        if let Some(id) = boxed.take_alarm() {
+            self.alarms.cancel(id);
+        }
+        // Outside an iteration nothing can deregister it first: close now.
+        let retired = boxed.retire().filter(|_| self.in_iteration);
+        self.gone.push((t, retired));
+    }
+
+    /// Tells the reactor that channel `t`'s `readable()`/`writable()`
+    /// answers may have changed, for reasons its own callbacks did not see
+    /// (a flag another channel set, say). Only needed in
+    /// [`InterestMode::WhenChanged`](crate::InterestMode::WhenChanged): there
+    /// a channel is asked again only after its own callbacks ran or when
+    /// told so. A channel whose callback is running is asked again anyway.
+    pub fn interest_changed(&mut self, t: Token) {
+        if let Some(Slot::Live(boxed)) = self.channels.get_mut(t) {
+            if boxed.mark_dirty() {
+                self.dirty.push(t);
+            }
         }
     }
 
@@ -416,20 +497,42 @@ impl Context {
     }
 
     /// The shared read buffer (empty if a read is already using it).
+    #[inline]
     pub(crate) fn take_read_buffer(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.read_buffer)
     }
 
     /// Returns the shared read buffer, keeping the larger of the two.
+    #[inline]
     pub(crate) fn put_read_buffer(&mut self, buffer: Vec<u8>) {
         if buffer.capacity() >= self.read_buffer.capacity() {
             self.read_buffer = buffer;
         }
     }
 
+    /// Has the channels whose alarm rang asked again.
+    fn ring_alarms(&mut self) {
+        if self.alarms.len() == 0 {
+            return;
+        }
+        let (now, limit) = (Instant::now(), self.alarms.seq());
+        while let Some((_, Action::Once(t))) = self.alarms.pop_due(now, limit) {
+            self.interest_changed(t);
+        }
+    }
+
+    /// The earliest deadline of a timer or an alarm.
+    pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
+        if self.timers.len() == 0 && self.alarms.len() == 0 {
+            return None;
+        }
+        crate::timer::earliest(self.timers.next_deadline(), self.alarms.next_deadline())
+    }
+
     /// Runs the timers due now, in deadline order and then the order they
     /// were set; returns how many ran.
     pub(crate) fn run_due_timers(&mut self) -> usize {
+        self.ring_alarms();
         if self.timers.len() == 0 {
             return 0;
         }
@@ -549,8 +652,43 @@ impl<'a, L> Channel<'a, L> {
 
     /// Whether [`Context::close`] was called for this channel while its
     /// callback runs: it then gets no further callback, as after `close()`.
+    #[inline]
     pub(crate) fn close_requested(&self) -> bool {
         matches!(self.ctx.channels.get(self.token), Some(Slot::Busy { close: true }))
+    }
+
+    /// Receives up to `max` bytes into the reactor's shared read buffer
+    /// (no allocation, no zeroing) and hands them to `f` with the channel:
+    /// what `data = self.recv(max)` was in asyncore, for a handler that
+    /// passes the data on at once. `f` gets an empty slice at the end of
+    /// the input (`recv` returned 0; `handle_close` follows). Would-block
+    /// and errors are returned without calling `f`.
+    ///
+    /// ```
+    /// use pollreactor::{Channel, Handler, WithSend};
+    /// use std::io;
+    ///
+    /// struct Echo;
+    /// impl Handler<WithSend> for Echo {
+    ///     fn handle_read(&mut self, ch: &mut Channel<'_, WithSend>) -> io::Result<()> {
+    ///         ch.recv_with(8192, |ch, data| ch.send_buffered(data))
+    ///     }
+    /// }
+    /// ```
+    #[inline]
+    pub fn recv_with<R>(
+        &mut self,
+        max: usize,
+        f: impl FnOnce(&mut Self, &[u8]) -> io::Result<R>,
+    ) -> io::Result<R> {
+        let mut buffer = self.ctx.take_read_buffer();
+        buffer.clear();
+        let result = match self.disp.recv_into(&mut buffer, max) {
+            Ok(_) => f(self, &buffer),
+            Err(e) => Err(e),
+        };
+        self.ctx.put_read_buffer(buffer);
+        result
     }
 
     /// Records a callback in the trace, if tracing is on.

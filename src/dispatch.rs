@@ -13,11 +13,12 @@ use std::panic::{self, AssertUnwindSafe};
 use std::time::Instant;
 
 use crate::backend::Ready;
-use crate::context::{AnyChannel, Channel, Context, Entry, Slot};
+use crate::context::{AnyChannel, Asked, Channel, Context, Entry, Slot};
 use crate::dispatcher::{Clock, CloseReason, Dispatcher};
 use crate::errors::{is_disconnect, is_would_block};
 use crate::handler::{Handler, Layer};
 use crate::map::Token;
+use crate::socket::Socket;
 use crate::timer::TimerId;
 
 /// Adding a channel runs a callback when its connect already completed,
@@ -33,7 +34,14 @@ impl Context {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, message));
         }
         let (connect_done, fd) = (disp.pending.connect, disp.fileno());
+        let mut disp = disp;
+        disp.in_reactor = true;
+        disp.dirty = true;
+        // Nothing is registered for it here yet (it may come from another
+        // reactor's `remove`, with that reactor's answers).
+        disp.wants = (false, false);
         let token = self.channels.insert(Slot::Live(Box::new(Entry { disp, handler })));
+        self.dirty.push(token);
         if let Some(trace) = &mut self.trace {
             trace.added(fd);
         }
@@ -62,17 +70,36 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
         self.disp.close();
     }
 
-    fn clock(&mut self, now: &mut Option<Instant>) -> Clock {
-        self.disp.clock(now)
-    }
-
-    fn interest(&mut self) -> (bool, bool) {
+    fn ask(&mut self) -> Asked {
+        let Some(fd) = self.disp.fileno() else { return Asked::Closed };
+        self.disp.dirty = false;
+        let paced = self.disp.paced_by().is_some();
+        let wake = match self.disp.clock(&mut None) {
+            Clock::Expired(reason) => return Asked::Expired(reason),
+            // A listener out of descriptors: nothing until the back-off ends.
+            Clock::Paused(until) => {
+                self.disp.wants = (false, false);
+                self.disp.reading = false;
+                return Asked::Wants { fd, read: false, write: false, wake: Some(until), paced };
+            }
+            Clock::Wake(deadline) => deadline,
+        };
         // Not read: after the end of its input, or while its queue is full.
         let throttled = self.disp.update_throttle();
         let read = !self.disp.eof && !throttled && self.handler.readable(&self.disp);
         let write = !self.disp.accepting() && self.handler.writable(&self.disp);
+        if (read, write) == self.disp.wants && !paced {
+            // The backend already has exactly this (the common case: a
+            // channel asked again after its callbacks).
+            return Asked::Same { wake };
+        }
+        self.disp.wants = (read, write);
         self.disp.reading = read;
-        (read, write)
+        Asked::Wants { fd, read, write, wake, paced }
+    }
+
+    fn wants(&self) -> (bool, bool) {
+        self.disp.wants
     }
 
     fn throttled(&self) -> bool {
@@ -83,8 +110,31 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
         self.disp.paced_by()
     }
 
-    fn hold_reading(&mut self) {
-        self.disp.reading = false;
+    fn set_reading(&mut self, reading: bool) {
+        self.disp.reading = reading;
+    }
+
+    fn mark_dirty(&mut self) -> bool {
+        !std::mem::replace(&mut self.disp.dirty, true)
+    }
+
+    fn alarm(&self) -> Option<Instant> {
+        self.disp.extra.as_ref().and_then(|e| e.alarm).map(|(at, _)| at)
+    }
+
+    fn set_alarm(&mut self, at: Instant, id: TimerId) -> Option<TimerId> {
+        let extra = self.disp.extra_mut();
+        extra.alarm.replace((at, id)).map(|(_, old)| old)
+    }
+
+    fn retire(&mut self) -> Option<Socket> {
+        self.disp.retired.take()
+    }
+
+    fn fail(&mut self, ctx: &mut Context, token: Token, err: io::Error) {
+        let mut ch = Channel::new(token, &mut self.disp, ctx);
+        route_error(&mut self.handler, &mut ch, err);
+        settle(&mut self.handler, &mut ch);
     }
 
     fn expire(&mut self, ctx: &mut Context, token: Token, reason: CloseReason) {
@@ -92,6 +142,10 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
         ch.restart_timeouts();
         announce_close(&mut self.handler, &mut ch, reason);
         settle(&mut self.handler, &mut ch);
+    }
+
+    fn take_alarm(&mut self) -> Option<TimerId> {
+        self.disp.extra.as_mut().and_then(|e| e.alarm.take()).map(|(_, id)| id)
     }
 
     fn take_timers(&mut self) -> Vec<TimerId> {
@@ -198,6 +252,7 @@ fn announce_close<L: Layer, H: Handler<L>>(h: &mut H, ch: &mut Channel<'_, L>, r
 
 /// Runs one callback and routes its error. True when dispatch may go on to
 /// the channel's next event.
+#[inline]
 fn step<L: Layer, H: Handler<L>>(
     h: &mut H,
     ch: &mut Channel<'_, L>,
@@ -214,6 +269,7 @@ fn step<L: Layer, H: Handler<L>>(
 
 /// Whether the channel may still get callbacks: open, and not closed
 /// through the [`Context`] (by itself or a channel it called) meanwhile.
+#[inline]
 fn live<L>(ch: &Channel<'_, L>) -> bool {
     ch.is_open() && !ch.close_requested()
 }
@@ -246,6 +302,10 @@ fn guarded<L: Layer, H: Handler<L>>(
 /// is marked connected before `handle_connect` runs.
 fn handle_connect_event<L: Layer, H: Handler<L>>(h: &mut H, ch: &mut Channel<'_, L>) -> io::Result<()> {
     if let Some(err) = ch.take_socket_error()? {
+        // Reading SO_ERROR cleared it: the channel must not look like it
+        // is still connecting (the next event would then pass for a
+        // successful connect), nor keep output it can never send.
+        ch.connect_failed();
         return Err(err);
     }
     ch.set_connected();

@@ -268,6 +268,7 @@ mod dispatch;
 mod dispatcher;
 mod errors;
 mod handler;
+mod interest;
 pub mod limits;
 mod map;
 mod output;
@@ -283,6 +284,7 @@ mod waker;
 
 // The loop and what callbacks reach of it.
 pub use context::{Channel, Context};
+pub use interest::InterestMode;
 pub use map::Token;
 pub use reactor::{LoopOptions, Reactor};
 
@@ -308,7 +310,7 @@ pub use timer::TimerId;
 pub use waker::Waker;
 
 // How errors and limits are read.
-pub use dispatcher::{ACCEPT_BACKOFF, HIGH_WATER, LOW_WATER, SEND_CHUNK};
+pub use dispatcher::{ACCEPT_BACKOFF, ACCEPT_BATCH, HIGH_WATER, LOW_WATER, SEND_CHUNK};
 pub use errors::{is_disconnect, is_would_block, DISCONNECTED};
 
 #[cfg(feature = "fault-injection")]

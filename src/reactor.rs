@@ -4,12 +4,13 @@
 use std::fmt;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::backend::{Backend, Event, Interest, Poller};
-use crate::context::{Context, Slot};
-use crate::dispatcher::{Clock, CloseReason, Dispatcher};
+use crate::backend::{Backend, Event, Interest, Poller, Ready};
+use crate::context::Context;
+use crate::dispatcher::Dispatcher;
 use crate::handler::{Handler, Layer};
+use crate::interest::{remove_gone, InterestMode, Interests, SIGNALS_KEY, WAKER_KEY};
 use crate::map::Token;
 use crate::signals::Signals;
 use crate::timer::{deadline_after, earliest};
@@ -132,13 +133,12 @@ const SIGNALS: Token = Token::reserved(1);
 pub struct Reactor {
     ctx: Context,
     poller: Poller,
-    interest: Vec<Interest>,
-    /// Where the next interest scan starts, so no channel is always first.
+    interests: Interests,
+    /// Where the next pass over the events starts, so no channel is always
+    /// served first.
     rotation: usize,
     waker: Option<WakerEnd>,
     signals: Option<Signals>,
-    /// Channels whose timeout passed, found while collecting interest.
-    expired: Vec<(Token, CloseReason)>,
 }
 
 impl Reactor {
@@ -161,6 +161,13 @@ impl Reactor {
         self.poller.prepare(backend)
     }
 
+    /// When channels are asked `readable()` and `writable()`: at every
+    /// iteration (asyncore's way, the default) or only when their answer
+    /// may have changed (see [`InterestMode`]).
+    pub fn set_interest_mode(&mut self, mode: InterestMode) {
+        self.interests.mode = mode;
+    }
+
     /// The channels and timers, to look at.
     pub fn context(&self) -> &Context {
         &self.ctx
@@ -176,7 +183,9 @@ impl Reactor {
     /// to it. All wakers of a reactor share one socket pair.
     pub fn waker(&mut self) -> io::Result<Waker> {
         if self.waker.is_none() {
-            self.waker = Some(WakerEnd::new()?);
+            let end = WakerEnd::new()?;
+            self.register_internal(WAKER_KEY, WAKER, end.rx.as_raw_fd())?;
+            self.waker = Some(end);
         }
         Ok(self.waker.as_ref().expect("just set").waker())
     }
@@ -202,7 +211,9 @@ impl Reactor {
     /// ```
     pub fn on_signal(&mut self, signum: i32, f: impl FnMut(&mut Context) + 'static) -> io::Result<()> {
         if self.signals.is_none() {
-            self.signals = Some(Signals::new()?);
+            let signals = Signals::new()?;
+            self.register_internal(SIGNALS_KEY, SIGNALS, signals.rx.as_raw_fd())?;
+            self.signals = Some(signals);
         }
         self.signals.as_mut().expect("just set").add(signum, Box::new(f))
     }
@@ -260,17 +271,28 @@ impl Reactor {
         if !self.has_work() {
             return Ok(());
         }
-        // 1. Interest: readable() and writable(), once per channel (and
+        self.poller.prepare(backend)?;
+        self.ctx.in_iteration = true;
+        let result = self.iterate(timeout, backend);
+        // Channels that left: registrations removed, then descriptors closed.
+        remove_gone(&mut self.ctx, &mut self.poller);
+        self.ctx.in_iteration = false;
+        result
+    }
+
+    /// The four steps of [`poll_once`](Self::poll_once).
+    fn iterate(&mut self, timeout: Option<Duration>, backend: Backend) -> io::Result<()> {
+        // 1. Interest: readable() and writable() of the channels the mode
+        //    says to ask, registered with the backend where they changed (and
         //    channels past a timeout have their close announced).
-        let next_wake = self.collect_interest();
+        self.interests.update(&mut self.ctx, &mut self.poller);
         if let Some(trace) = &mut self.ctx.trace {
-            trace.begin(backend, &self.interest);
+            trace.begin(backend, self.poller.registrations(), &self.interests.asked, self.interests.mode);
         }
         // 2. The wait: one poll(2), select(2) or epoll_wait(2), ending at the
-        //    timeout or at the next timer or channel timeout, whichever is first.
-        let deadline =
-            earliest(timeout.map(deadline_after), earliest(self.ctx.timers.next_deadline(), next_wake));
-        self.poller.wait(backend, &self.interest, deadline)?;
+        //    timeout or at the next timer or channel alarm, whichever is first.
+        let deadline = earliest(timeout.map(deadline_after), self.ctx.next_deadline());
+        self.poller.wait(backend, deadline)?;
         if let Some(trace) = &mut self.ctx.trace {
             trace.ready(&self.poller.events);
         }
@@ -278,19 +300,24 @@ impl Reactor {
         //    (b) callbacks, and then (c) it settles (dispatch.rs). A channel
         //    closed earlier in this pass has left the map, and its token
         //    (unlike its fd number) is never reused, so it gets nothing.
-        for i in 0..self.poller.events.len() {
-            let Event { token, ready, .. } = self.poller.events[i];
+        let n = self.poller.events.len();
+        self.rotation = if self.rotation + 1 >= n { 0 } else { self.rotation + 1 };
+        for i in 0..n {
+            let at = if i + self.rotation >= n { i + self.rotation - n } else { i + self.rotation };
+            let Event { token, ready, .. } = self.poller.events[at];
             match token {
                 WAKER => self.run_posted(),
                 SIGNALS => self.run_signal_handlers(),
                 _ => self.dispatch(token, ready),
             }
             self.ctx.run_deferred();
+            // A descriptor closed by a callback really closes now.
+            remove_gone(&mut self.ctx, &mut self.poller);
             if self.ctx.exit {
                 break;
             }
         }
-        // 4. Timers whose deadline has passed.
+        // 4. Timers whose deadline has passed (and channel alarms).
         let fired = if self.ctx.exit { 0 } else { self.ctx.run_due_timers() };
         self.ctx.run_deferred();
         if let Some(trace) = &mut self.ctx.trace {
@@ -302,7 +329,7 @@ impl Reactor {
     /// Step 3 for one channel: take it out of the map (its slot stays
     /// busy), turn its readiness into callbacks, put it back. A channel
     /// closed earlier in this pass is gone, and its token finds nothing.
-    fn dispatch(&mut self, token: Token, ready: crate::backend::Ready) {
+    fn dispatch(&mut self, token: Token, ready: Ready) {
         if let Some(mut boxed) = self.ctx.take(token) {
             let fd = boxed.fileno();
             boxed.dispatch(&mut self.ctx, token, ready);
@@ -310,77 +337,9 @@ impl Reactor {
         }
     }
 
-    /// Fills `self.interest`, starting one slot further each iteration so
-    /// that no channel is always served first; then the internal sockets.
-    /// Channels past a timeout have their close announced instead, and a
-    /// channel paced by a full queue elsewhere is not read. Returns the
-    /// earliest timeout or accept back-off end: the wait ends then.
-    fn collect_interest(&mut self) -> Option<Instant> {
-        self.interest.clear();
-        let n = self.ctx.channels.slots();
-        self.rotation = if self.rotation + 1 >= n { 0 } else { self.rotation + 1 };
-        let (mut now, mut next_wake) = (None, None);
-        for index in (self.rotation..n).chain(0..self.rotation) {
-            let Some((token, Slot::Live(channel))) = self.ctx.channels.at_mut(index) else { continue };
-            let Some(fd) = channel.fileno() else { continue };
-            match channel.clock(&mut now) {
-                Clock::Expired(reason) => {
-                    self.expired.push((token, reason));
-                    continue;
-                }
-                Clock::Paused(until) => {
-                    next_wake = earliest(next_wake, Some(until));
-                    continue;
-                }
-                Clock::Wake(deadline) => next_wake = earliest(next_wake, deadline),
-            }
-            let (read, write) = channel.interest();
-            if read || write {
-                self.interest.push(Interest { token, fd, read, write });
-            }
-        }
-        self.pace_reading();
-        self.announce_timeouts();
-        self.internal_interest();
-        next_wake
-    }
-
-    /// Leaves out the reading of channels paced by another channel whose
-    /// output queue is full (asked after every channel updated its own).
-    fn pace_reading(&mut self) {
-        let channels = &mut self.ctx.channels;
-        self.interest.retain_mut(|i| {
-            let Some(Slot::Live(channel)) = channels.get(i.token) else { return true };
-            let Some(pacer) = channel.paced_by() else { return true };
-            let full = matches!(channels.get(pacer), Some(Slot::Live(p)) if p.throttled());
-            if full && i.read {
-                i.read = false;
-                if let Some(Slot::Live(channel)) = channels.get_mut(i.token) {
-                    channel.hold_reading();
-                }
-            }
-            i.read || i.write
-        });
-    }
-
-    /// Runs `handle_close` for the channels whose timeout passed.
-    fn announce_timeouts(&mut self) {
-        for (token, reason) in std::mem::take(&mut self.expired) {
-            if let Some(mut boxed) = self.ctx.take(token) {
-                let fd = boxed.fileno();
-                boxed.expire(&mut self.ctx, token, reason);
-                self.ctx.restore(token, boxed, fd);
-            }
-        }
-    }
-
-    /// The waker's and the signals' sockets, when they exist.
-    fn internal_interest(&mut self) {
-        let waker = self.waker.as_ref().map(|w| (WAKER, w.rx.as_raw_fd()));
-        let signals = self.signals.as_ref().map(|s| (SIGNALS, s.rx.as_raw_fd()));
-        for (token, fd) in waker.into_iter().chain(signals) {
-            self.interest.push(Interest { token, fd, read: true, write: false });
-        }
+    /// Registers one of the reactor's own sockets, read only, for good.
+    fn register_internal(&mut self, key: u32, token: Token, fd: std::os::fd::RawFd) -> io::Result<()> {
+        self.poller.set(Interest { key, token, fd, read: true, write: false })
     }
 
     fn run_posted(&mut self) {

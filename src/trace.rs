@@ -13,8 +13,9 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
+use crate::backend::Backend;
 use crate::backend::{Event, Interest, Ready};
-use crate::Backend;
+use crate::interest::InterestMode;
 
 /// Where trace lines go, and the line being built.
 pub(crate) struct Trace {
@@ -38,12 +39,27 @@ impl Trace {
         }
     }
 
-    /// Starts an iteration's line with its interest set.
-    pub(crate) fn begin(&mut self, backend: Backend, interest: &[Interest]) {
+    /// Starts an iteration's line with what is registered (and, when
+    /// channels are asked only on change, which were asked).
+    pub(crate) fn begin<'a>(
+        &mut self,
+        backend: Backend,
+        interest: impl Iterator<Item = &'a Interest>,
+        asked: &[i32],
+        mode: InterestMode,
+    ) {
         self.iteration += 1;
-        let name = format!("{backend:?}").to_ascii_lowercase();
-        let _ = write!(self.line, "#{} {name} want[", self.iteration);
-        for (i, w) in interest.iter().enumerate() {
+        let _ = write!(self.line, "#{} {backend}", self.iteration);
+        if mode == InterestMode::WhenChanged {
+            self.line.push_str(" asked[");
+            for (i, fd) in asked.iter().enumerate() {
+                let sep = if i == 0 { "" } else { " " };
+                let _ = write!(self.line, "{sep}{fd}");
+            }
+            self.line.push(']');
+        }
+        self.line.push_str(" want[");
+        for (i, w) in interest.enumerate() {
             let sep = if i == 0 { "" } else { " " };
             let r = if w.read { "r" } else { "" };
             let wr = if w.write { "w" } else { "" };

@@ -120,7 +120,8 @@ fn the_peer_goes_away_during_connect(backend: Backend) {
 on_every_backend!(
     a_panic_propagates_by_default,
     a_panic_is_confined_when_asked,
-    the_peer_goes_away_during_connect
+    the_peer_goes_away_during_connect,
+    refused_connect_with_queued_output
 );
 
 /// A send that finds the connection broken leaves nothing queued: the
@@ -139,4 +140,39 @@ fn a_broken_connection_keeps_no_queued_output() {
     });
     assert_eq!(queued, Some(5), "queued until the callback returns");
     assert!(!reactor.context().contains(token), "handle_close must close a channel with nothing to flush");
+}
+
+/// Logs what the defaults report (through `log_info`) and any connect.
+struct DefaultsLogged {
+    log: Log,
+}
+
+impl Handler<WithSend> for DefaultsLogged {
+    fn handle_connect(&mut self, _: &mut Channel<'_, WithSend>) -> io::Result<()> {
+        self.log.push("connect");
+        Ok(())
+    }
+    fn log_info(&mut self, message: &str, kind: pollreactor::LogKind) {
+        let what = if message.starts_with("uncaptured error") { "error" } else { message };
+        self.log.push(format!("{kind}: {what}"));
+    }
+}
+
+/// A buffered channel with output queued while its connect is refused:
+/// the default handle_error, then the default handle_close once, and never
+/// a handle_connect or a write (the refused connect must not pass for a
+/// connect once SO_ERROR was read and cleared).
+fn refused_connect_with_queued_output(backend: Backend) {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let log = Log::default();
+    let mut reactor = Reactor::new();
+    let mut d = Dispatcher::create_socket(Family::Inet, SockType::Stream).unwrap().with_send();
+    d.connect(port).unwrap();
+    d.send_buffered(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let t = reactor.add(d, DefaultsLogged { log: log.clone() }).unwrap();
+    loop_until(&mut reactor, backend, "the refused channel to close", |r| !r.context().contains(t));
+    assert_eq!(log.events(), ["error: error", "warning: unhandled close event"]);
 }

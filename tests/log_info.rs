@@ -68,4 +68,3 @@ fn log_info() {
     assert_eq!(out, format!("error: {l1}\ninfo: {l2}\nerror: {l3}\n"));
     assert_eq!(LogKind::Warning.to_string(), "warning");
 }
-

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use common::{loop_until, Log, WAIT_LIMIT};
 use pollreactor::{
-    Backend, Channel, Dispatcher, Family, Handler, LoopOptions, Reactor, SockType, Socket, WithSend,
+    Backend, Channel, Dispatcher, Family, Handler, InterestMode, LoopOptions, Reactor, SockType, Socket,
+    WithSend,
 };
 
 /// A channel that waits to read and records what it reads.
@@ -231,6 +232,8 @@ impl Write for Captured {
 
 fn tracer_shows_a_scripted_exchange(backend: Backend) {
     let mut reactor = Reactor::new();
+    // The line of asyncore's mode; the fast mode adds `asked[...]`.
+    reactor.set_interest_mode(InterestMode::EveryIteration);
     let out = Captured::default();
     reactor.set_trace(Some(Box::new(out.clone())));
     let (ours, theirs) = Socket::pair(Family::Unix, SockType::Stream).unwrap();

@@ -4,19 +4,29 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use pollreactor::{Backend, Context, Dispatcher, Handler, LoopOptions, ParseBackendError, Reactor};
+use pollreactor::{
+    Backend, Context, Dispatcher, Handler, InterestMode, LoopOptions, ParseBackendError, Reactor,
+};
 
-/// The options of the example servers: `--addr HOST:PORT --backend NAME`.
+/// The options of the example servers: `--addr HOST:PORT --backend NAME
+/// --interest MODE`.
 pub struct ServerArgs {
     pub addr: String,
     pub backend: Backend,
+    /// `when-changed` (the servers' default: O(active) iterations) or
+    /// `every-iteration` (asyncore's).
+    pub interest: InterestMode,
 }
 
 impl ServerArgs {
     /// Parses the command line; prints `usage` and exits for `--help`, or
     /// prints the problem and exits 2 for anything it does not understand.
     pub fn parse(default_addr: &str, usage: &str) -> ServerArgs {
-        let mut args = ServerArgs { addr: default_addr.to_string(), backend: Backend::Poll };
+        let mut args = ServerArgs {
+            addr: default_addr.to_string(),
+            backend: Backend::Poll,
+            interest: InterestMode::WhenChanged,
+        };
         let mut argv = std::env::args().skip(1);
         while let Some(arg) = argv.next() {
             match arg.as_str() {
@@ -26,6 +36,7 @@ impl ServerArgs {
                 }
                 "--addr" => args.addr = value_of(&arg, argv.next(), usage),
                 "--backend" => args.backend = backend_of(&value_of(&arg, argv.next(), usage), usage),
+                "--interest" => args.interest = interest_of(&value_of(&arg, argv.next(), usage), usage),
                 other => usage_error(&format!("unknown argument {other:?}"), usage),
             }
         }
@@ -41,6 +52,18 @@ pub fn value_of(option: &str, value: Option<String>, usage: &str) -> String {
 /// The backend `--backend NAME` names, or a usage error.
 pub fn backend_of(name: &str, usage: &str) -> Backend {
     name.parse().unwrap_or_else(|e: ParseBackendError| usage_error(&e.to_string(), usage))
+}
+
+/// The mode `--interest NAME` names, or a usage error.
+pub fn interest_of(name: &str, usage: &str) -> InterestMode {
+    match name {
+        "when-changed" => InterestMode::WhenChanged,
+        "every-iteration" => InterestMode::EveryIteration,
+        other => usage_error(
+            &format!("unknown interest mode {other:?}: expected when-changed or every-iteration"),
+            usage,
+        ),
+    }
 }
 
 /// Reports a command-line problem and exits with status 2.
@@ -98,6 +121,7 @@ pub fn serve(args: &ServerArgs, listener: impl Handler) -> ExitCode {
         let server = Dispatcher::listen_tcp(args.addr.as_str(), BACKLOG)?;
         let addr = server.local_addr()?;
         let mut reactor = Reactor::new();
+        reactor.set_interest_mode(args.interest);
         trace_if_asked(&mut reactor);
         reactor.add(server, listener)?;
         stop_on_signals(&mut reactor)?;

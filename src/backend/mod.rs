@@ -1,34 +1,44 @@
-//! The wait itself: an interest list goes in, readiness comes out.
+//! The wait itself: registrations go in, readiness comes out.
 //!
 //! # The contract every backend keeps
 //!
 //! A backend is one file beside this one (`poll.rs`, `select.rs`,
-//! `epoll.rs`), each with the same two items:
+//! `epoll.rs`), each with a `State` that has the same four methods:
 //!
-//! * `State`: what the backend keeps between waits (the reused `pollfd`
-//!   array, the epoll instance and its registrations). `State::new()` makes
-//!   it; it may fail only for lack of resources.
-//! * `State::wait(&mut self, interest, timeout, events)`: one wait, at most
-//!   `timeout` long (`None`: until an event), for the channels in `interest`.
-//!   It appends one [`Event`] per ready channel to `events` and returns
-//!   `Ok(())`, possibly with no event (the timeout passed). EINTR comes back
-//!   as an error of kind `Interrupted`, untouched: [`Poller::wait`] retries
-//!   with the time that remains, so no backend repeats that logic.
+//! * `State::new()` makes it; it may fail only for lack of resources.
+//! * `State::set(&mut self, interest)` registers a channel's interest, or
+//!   changes it: `interest.key` names the registration (a small dense
+//!   number), and at least one of `read` and `write` is set.
+//! * `State::remove(&mut self, interest)` forgets a registration. The
+//!   reactor calls it *before* the descriptor is closed, so epoll's
+//!   `EPOLL_CTL_DEL` always finds it.
+//! * `State::wait(&mut self, regs, timeout, events)`: one wait, at most
+//!   `timeout` long (`None`: until an event), for everything registered
+//!   (`regs` is the [`Poller`]'s table, by key). It appends one [`Event`]
+//!   per ready registration to `events` and returns `Ok(())`, possibly with
+//!   no event (the timeout passed). EINTR comes back as an error of kind
+//!   `Interrupted`, untouched: [`Poller::wait`] retries with the time that
+//!   remains, so no backend repeats that logic.
+//!
+//! The [`Poller`] above them calls `set` and `remove` only for real
+//! changes, so a backend that keeps state in the kernel (epoll) makes a
+//! system call only when a channel's interest changed, and one that keeps
+//! an array (poll) changes it in place.
 //!
 //! And the same semantics:
 //!
 //! * **Level-triggered.** A channel that is still ready is reported again
 //!   at the next wait, whether or not its callback read anything.
-//! * **Interest is exact.** A channel not in `interest` is not reported; a
-//!   channel in it is reported only for what it asked, plus hang-up, error
+//! * **Interest is exact.** A channel not registered is not reported; a
+//!   registered one is reported only for what it asked, plus hang-up, error
 //!   and invalid-descriptor conditions, which every backend reports
 //!   unasked ([`Ready::HUP`], [`Ready::ERR`], [`Ready::NVAL`]).
 //!   Urgent data ([`Ready::PRI`]) is watched whenever reading is.
 //! * **Tokens, not descriptors.** An event carries the [`Token`] of the
-//!   interest it answers, so a descriptor number reused by a newer channel
-//!   never receives an older channel's readiness.
+//!   registration it answers, so a descriptor number reused by a newer
+//!   channel never receives an older channel's readiness.
 //! * **No hidden limits.** A descriptor a backend cannot watch (select's
-//!   `FD_SETSIZE`) fails the wait with `InvalidInput` naming the fd; a
+//!   `FD_SETSIZE`) fails `set` with `InvalidInput` naming the fd; a
 //!   backend never writes outside its buffers.
 //!
 //! Each backend depends only on this file and on `crate::sys`.
@@ -154,9 +164,11 @@ impl Ready {
     }
 }
 
-/// What one channel waits for in this iteration.
-#[derive(Clone, Copy, Debug)]
+/// What one channel waits for: a registration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Interest {
+    /// The registration's place in the [`Poller`]'s table.
+    pub(crate) key: u32,
     pub(crate) token: Token,
     pub(crate) fd: RawFd,
     pub(crate) read: bool,
@@ -171,10 +183,15 @@ pub(crate) struct Event {
     pub(crate) ready: Ready,
 }
 
-/// The backends' states, each made when first used, and the events of the
-/// last wait. Kept between iterations, so a steady loop allocates nothing.
+/// The registrations by key, the backend that has them, and the events
+/// of the last wait. Kept between iterations, so a steady loop allocates
+/// nothing.
 #[derive(Default)]
 pub(crate) struct Poller {
+    /// What each key is registered for (`None`: nothing).
+    regs: Vec<Option<Interest>>,
+    /// The backend that holds the registrations.
+    active: Option<Backend>,
     poll: poll::State,
     select: select::State,
     #[cfg(pollreactor_epoll)]
@@ -184,46 +201,114 @@ pub(crate) struct Poller {
 
 impl Poller {
     /// Makes the state of `backend` now, if it needs a resource (an epoll
-    /// descriptor), so that running out of descriptors later cannot fail a wait.
+    /// descriptor), so that running out of descriptors later cannot fail a
+    /// wait; and hands it every registration, if another backend had them.
+    #[inline]
     pub(crate) fn prepare(&mut self, backend: Backend) -> io::Result<()> {
+        if self.active == Some(backend) {
+            return Ok(());
+        }
         match backend {
-            Backend::Poll | Backend::Select => Ok(()),
+            Backend::Poll | Backend::Select => {}
             #[cfg(pollreactor_epoll)]
             Backend::Epoll => {
                 if self.epoll.is_none() {
                     self.epoll = Some(epoll::State::new()?);
                 }
-                Ok(())
             }
             #[cfg(not(pollreactor_epoll))]
             Backend::Epoll => {
-                Err(io::Error::new(io::ErrorKind::Unsupported, "the epoll backend exists on Linux only"))
+                let message = "the epoll backend exists on Linux only";
+                return Err(io::Error::new(io::ErrorKind::Unsupported, message));
             }
+        }
+        self.switch_to(backend)
+    }
+
+    /// Moves every registration from the backend that had them to `backend`.
+    fn switch_to(&mut self, backend: Backend) -> io::Result<()> {
+        if let Some(old) = self.active.take() {
+            for i in self.regs.clone().into_iter().flatten() {
+                self.state(old).remove(&i);
+            }
+        }
+        self.active = Some(backend);
+        for i in self.regs.clone().into_iter().flatten() {
+            self.state(backend).set(&i)?;
+        }
+        Ok(())
+    }
+
+    /// The state of `backend`, as the one trait object the three share.
+    fn state(&mut self, backend: Backend) -> &mut dyn Registry {
+        match backend {
+            Backend::Poll => &mut self.poll,
+            Backend::Select => &mut self.select,
+            #[cfg(pollreactor_epoll)]
+            Backend::Epoll => self.epoll.as_mut().expect("prepared"),
+            #[cfg(not(pollreactor_epoll))]
+            Backend::Epoll => unreachable!("prepare refused it"),
         }
     }
 
-    /// Waits until `deadline` (`None`: forever) for any of `interest`, and
-    /// leaves the ready channels in `self.events`: in interest order for
-    /// poll and select, in the kernel's order for epoll. With an empty
-    /// interest list it just sleeps, as asyncore did. An interrupted wait
+    /// Registers `interest` (or changes it, or, wanting nothing, removes
+    /// it). Only a real change reaches the backend.
+    #[inline]
+    pub(crate) fn set(&mut self, interest: Interest) -> io::Result<()> {
+        let key = interest.key as usize;
+        if self.regs.len() <= key {
+            self.regs.resize(key + 1, None);
+        }
+        if !interest.read && !interest.write {
+            self.remove(interest.key, interest.token);
+            return Ok(());
+        }
+        if self.regs[key] == Some(interest) {
+            return Ok(());
+        }
+        if let Some(backend) = self.active {
+            if let Some(old) =
+                self.regs[key].filter(|old| old.fd != interest.fd || old.token != interest.token)
+            {
+                self.state(backend).remove(&old);
+            }
+            self.state(backend).set(&interest)?;
+        }
+        self.regs[key] = Some(interest);
+        Ok(())
+    }
+
+    /// Forgets the registration of `token` under `key`, if there is one.
+    pub(crate) fn remove(&mut self, key: u32, token: Token) {
+        let Some(slot) = self.regs.get_mut(key as usize) else { return };
+        let Some(old) = slot.take_if(|i| i.token == token) else { return };
+        if let Some(backend) = self.active {
+            self.state(backend).remove(&old);
+        }
+    }
+
+    /// Every registration, in key order (for the tracer).
+    pub(crate) fn registrations(&self) -> impl Iterator<Item = &Interest> + '_ {
+        self.regs.iter().flatten()
+    }
+
+    /// Waits until `deadline` (`None`: forever) for anything registered,
+    /// and leaves the ready channels in `self.events`. With nothing
+    /// registered it just sleeps, as asyncore did. An interrupted wait
     /// (EINTR) resumes with the time that remains.
-    pub(crate) fn wait(
-        &mut self,
-        backend: Backend,
-        interest: &[Interest],
-        deadline: Option<Instant>,
-    ) -> io::Result<()> {
-        self.prepare(backend)?;
+    pub(crate) fn wait(&mut self, backend: Backend, deadline: Option<Instant>) -> io::Result<()> {
+        if self.active != Some(backend) {
+            self.prepare(backend)?;
+        }
         loop {
             self.events.clear();
             let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let (regs, events) = (&self.regs, &mut self.events);
             let result = match backend {
-                Backend::Poll => self.poll.wait(interest, timeout, &mut self.events),
-                Backend::Select => self.select.wait(interest, timeout, &mut self.events),
+                Backend::Poll => self.poll.wait(regs, timeout, events),
+                Backend::Select => self.select.wait(regs, timeout, events),
                 #[cfg(pollreactor_epoll)]
-                Backend::Epoll => {
-                    self.epoll.as_mut().expect("prepared").wait(interest, timeout, &mut self.events)
-                }
+                Backend::Epoll => self.epoll.as_mut().expect("prepared").wait(regs, timeout, events),
                 #[cfg(not(pollreactor_epoll))]
                 Backend::Epoll => unreachable!("prepare refused it"),
             };
@@ -233,6 +318,12 @@ impl Poller {
             }
         }
     }
+}
+
+/// How the [`Poller`] hands registrations to whichever backend is active.
+trait Registry {
+    fn set(&mut self, interest: &Interest) -> io::Result<()>;
+    fn remove(&mut self, interest: &Interest);
 }
 
 /// poll's and epoll_wait's timeout: milliseconds rounded up (a 0.4 ms wait

@@ -1,44 +1,83 @@
-//! The poll(2) backend: one `pollfd` per interested channel, rebuilt for
-//! each wait in a reused array; the kernel scans them all every time.
+//! The poll(2) backend: one `pollfd` per registration, in an array that
+//! is kept between waits and changed in place; the kernel scans it all at
+//! every wait, and so do we, for the `revents` it set.
 
 use std::io;
 use std::time::Duration;
 
-use super::{millis, Event, Interest, Ready};
+use super::{millis, Event, Interest, Ready, Registry};
 use crate::sys::poll::poll;
 
-/// The reused `pollfd` array.
+/// Where a key has no `pollfd`.
+const NONE: u32 = u32::MAX;
+
+/// The `pollfd` array, the key of each entry, and each key's entry.
 #[derive(Default)]
 pub(super) struct State {
     pollfds: Vec<libc::pollfd>,
+    keys: Vec<u32>,
+    /// `pollfds` index by key (`NONE`: not registered).
+    index: Vec<u32>,
+}
+
+impl Registry for State {
+    fn set(&mut self, interest: &Interest) -> io::Result<()> {
+        let key = interest.key as usize;
+        if self.index.len() <= key {
+            self.index.resize(key + 1, NONE);
+        }
+        let pollfd = libc::pollfd { fd: interest.fd, events: events_of(interest), revents: 0 };
+        match self.index[key] {
+            NONE => {
+                self.index[key] = self.pollfds.len() as u32;
+                self.pollfds.push(pollfd);
+                self.keys.push(interest.key);
+            }
+            i => self.pollfds[i as usize] = pollfd,
+        }
+        Ok(())
+    }
+
+    fn remove(&mut self, interest: &Interest) {
+        let key = interest.key as usize;
+        let Some(&i) = self.index.get(key).filter(|&&i| i != NONE) else { return };
+        self.index[key] = NONE;
+        self.pollfds.swap_remove(i as usize);
+        self.keys.swap_remove(i as usize);
+        // The last entry moved into the hole: its key's index follows it.
+        if let Some(&moved) = self.keys.get(i as usize) {
+            self.index[moved as usize] = i;
+        }
+    }
 }
 
 impl State {
-    /// One poll(2) over `interest`; ready channels are appended to `events`
-    /// in interest order.
+    /// One poll(2) over every registration; ready ones are appended to
+    /// `events` in array order.
     pub(super) fn wait(
         &mut self,
-        interest: &[Interest],
+        regs: &[Option<Interest>],
         timeout: Option<Duration>,
         events: &mut Vec<Event>,
     ) -> io::Result<()> {
-        self.pollfds.clear();
-        self.pollfds.extend(interest.iter().map(|i| libc::pollfd {
-            fd: i.fd,
-            events: if i.read { libc::POLLIN | libc::POLLPRI } else { 0 }
-                | if i.write { libc::POLLOUT } else { 0 },
-            revents: 0,
-        }));
-        if poll(&mut self.pollfds, millis(timeout))? == 0 {
-            return Ok(());
-        }
-        for (i, p) in interest.iter().zip(&self.pollfds) {
+        let mut left = poll(&mut self.pollfds, millis(timeout))?;
+        for (p, &key) in self.pollfds.iter().zip(&self.keys) {
+            if left == 0 {
+                break;
+            }
             if p.revents != 0 {
+                left -= 1;
+                let i = regs[key as usize].as_ref().expect("a registered key");
                 events.push(Event { token: i.token, fd: i.fd, ready: ready_from(p.revents) });
             }
         }
         Ok(())
     }
+}
+
+/// The `events` of a registration: read interest watches urgent data too.
+fn events_of(i: &Interest) -> libc::c_short {
+    (if i.read { libc::POLLIN | libc::POLLPRI } else { 0 }) | if i.write { libc::POLLOUT } else { 0 }
 }
 
 /// poll's `revents` as [`Ready`] flags: one flag per bit.

@@ -1,31 +1,49 @@
 //! The select(2) backend: three bitmaps (read, write, urgent) built on the
-//! stack for each wait. It cannot watch a descriptor at or above
-//! `FD_SETSIZE`, and says so instead of writing outside the bitmaps.
+//! stack for each wait from the registrations. It cannot watch a
+//! descriptor at or above `FD_SETSIZE`, and refuses to register one
+//! instead of writing outside the bitmaps.
 
 use std::io;
 use std::time::Duration;
 
-use super::{Event, Interest, Ready};
+use super::{Event, Interest, Ready, Registry};
 use crate::sys::fd::is_open;
-use crate::sys::select::{select, FdSet};
+use crate::sys::select::{select, FdSet, FD_SETSIZE};
 
-/// select keeps nothing between waits: its bitmaps live on the stack.
+/// select keeps nothing between waits: its bitmaps are built from the
+/// registrations each time.
 #[derive(Default)]
 pub(super) struct State;
 
+impl Registry for State {
+    fn set(&mut self, interest: &Interest) -> io::Result<()> {
+        let fd = interest.fd;
+        if !(0..FD_SETSIZE).contains(&fd) {
+            let message = format!(
+                "fd {fd} is out of range for select(2): it can only watch fds 0..{FD_SETSIZE} \
+                 (FD_SETSIZE); use the poll backend"
+            );
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, message));
+        }
+        Ok(())
+    }
+
+    fn remove(&mut self, _: &Interest) {}
+}
+
 impl State {
-    /// One select(2) over `interest`; ready channels are appended to
-    /// `events` in interest order. select has no hang-up bit: a closed peer
+    /// One select(2) over every registration; ready ones are appended to
+    /// `events` in key order. select has no hang-up bit: a closed peer
     /// shows up as readable, and `recv` then finds the end of file.
     pub(super) fn wait(
         &mut self,
-        interest: &[Interest],
+        regs: &[Option<Interest>],
         timeout: Option<Duration>,
         events: &mut Vec<Event>,
     ) -> io::Result<()> {
         let (mut read, mut write, mut except) = (FdSet::new(), FdSet::new(), FdSet::new());
         let mut nfds = 0;
-        for i in interest {
+        for i in regs.iter().flatten() {
             if i.read {
                 read.insert(i.fd)?;
             }
@@ -42,14 +60,14 @@ impl State {
             Ok(n) => n,
             // select names no culprit: find the closed descriptors ourselves.
             Err(e) if e.raw_os_error() == Some(libc::EBADF) => {
-                let closed = interest.iter().filter(|i| !is_open(i.fd));
+                let closed = regs.iter().flatten().filter(|i| !is_open(i.fd));
                 events.extend(closed.map(|i| Event { token: i.token, fd: i.fd, ready: Ready::NVAL }));
                 return Ok(());
             }
             Err(e) => return Err(e),
         };
         // Stop scanning once every set bit is accounted for.
-        for i in interest {
+        for i in regs.iter().flatten() {
             if bits_left == 0 {
                 break;
             }

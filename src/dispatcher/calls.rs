@@ -113,6 +113,15 @@ impl<L> Dispatcher<L> {
         self.sock()?.take_error()
     }
 
+    /// A connect failed: no longer connecting, nothing to send, nothing
+    /// more to read.
+    pub(crate) fn connect_failed(&mut self) {
+        self.connecting = false;
+        self.connected = false;
+        self.eof = true;
+        self.out.clear();
+    }
+
     /// Marks a finished connect: called by the reactor just before
     /// `handle_connect`, after `SO_ERROR` said the connect succeeded.
     pub(crate) fn set_connected(&mut self) {
@@ -141,7 +150,7 @@ impl<L> Dispatcher<L> {
                     Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
                 ) =>
             {
-                self.paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
+                self.extra_mut().paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
                 Ok(None)
             }
             Err(e) => Err(e),
@@ -151,7 +160,7 @@ impl<L> Dispatcher<L> {
     /// Whether accepting is paused after running out of descriptors (see
     /// [`accept`](Self::accept)).
     pub fn accept_paused(&self) -> bool {
-        self.paused_until.is_some()
+        self.extra.as_ref().is_some_and(|e| e.paused_until.is_some())
     }
 
     /// Sends what the socket takes now, and returns how many bytes that was:
@@ -194,6 +203,7 @@ impl<L> Dispatcher<L> {
     /// # Ok(())
     /// # }
     /// ```
+    #[inline]
     pub fn send(&mut self, data: &[u8]) -> io::Result<usize> {
         let result = write_to(self.sock()?, self.file, data);
         self.sent(result)
@@ -201,6 +211,7 @@ impl<L> Dispatcher<L> {
 
     /// What a send(2) result means to asyncore: would-block sends 0 bytes,
     /// a disconnect sends 0 bytes and leaves `handle_close` pending.
+    #[inline]
     pub(crate) fn sent(&mut self, result: io::Result<usize>) -> io::Result<usize> {
         self.count_send();
         match result {
@@ -221,10 +232,11 @@ impl<L> Dispatcher<L> {
 
     /// One send(2) of at most `send_chunk` bytes from the front of the
     /// output queue (the buffered layers' `initiate_send`).
+    #[inline]
     pub(crate) fn send_from_queue(&mut self) -> io::Result<()> {
         self.fresh_output = false;
         let sock = self.socket.as_ref().ok_or_else(closed)?;
-        if let Some(chunk) = self.out.front(self.send_chunk) {
+        if let Some(chunk) = self.out.front(self.send_chunk as usize) {
             let result = write_to(sock, self.file, chunk);
             let sent = self.sent(result)?;
             self.out.consume(sent);
@@ -234,6 +246,7 @@ impl<L> Dispatcher<L> {
 
     /// One send from the queue (see [`send_from_queue`](Self::send_from_queue));
     /// once a `close_when_done` has nothing left to send, the close is due.
+    #[inline]
     pub(crate) fn send_queued(&mut self) -> io::Result<()> {
         self.send_from_queue()?;
         if self.shutting && self.out.is_empty() {
@@ -288,6 +301,7 @@ impl<L> Dispatcher<L> {
     /// closed, gets one `handle_read` per iteration, the last one's `recv`
     /// returning 0 (see the guide's
     /// [50,000 bytes](crate::guide#a-peer-that-sends-50000-bytes-and-closes)).
+    #[inline]
     pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let result = read_from(self.sock()?, self.file, buf);
         self.received(result, buf.is_empty())
@@ -307,6 +321,7 @@ impl<L> Dispatcher<L> {
     /// assert_eq!(buf, b"> hello");
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[inline]
     pub fn recv_into(&mut self, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
         let result = sys::spare::read_append(self.sock()?.as_fd(), buf, max, self.file);
         self.received(result, max == 0)
@@ -314,6 +329,7 @@ impl<L> Dispatcher<L> {
 
     /// What a recv(2) result means: data, the end of the input (0 bytes
     /// for a non-empty buffer), a disconnect, or an error.
+    #[inline]
     fn received(&mut self, result: io::Result<usize>, empty_buffer: bool) -> io::Result<usize> {
         match result {
             Ok(0) if !empty_buffer => {
@@ -357,6 +373,7 @@ pub(super) fn closed() -> io::Error {
 }
 
 /// send(2) on a socket, write(2) on a pipe or file.
+#[inline]
 fn write_to(sock: &Socket, file: bool, data: &[u8]) -> io::Result<usize> {
     if file {
         sock.write(data)
@@ -366,6 +383,7 @@ fn write_to(sock: &Socket, file: bool, data: &[u8]) -> io::Result<usize> {
 }
 
 /// recv(2) on a socket, read(2) on a pipe or file.
+#[inline]
 fn read_from(sock: &Socket, file: bool, buf: &mut [u8]) -> io::Result<usize> {
     if file {
         sock.read(buf)

@@ -23,6 +23,7 @@ impl<L> Dispatcher<L> {
     }
 
     /// The output queue's (high, low) water marks.
+    #[inline]
     pub fn water_marks(&self) -> (usize, usize) {
         self.extra.as_ref().map_or((HIGH_WATER, LOW_WATER), |e| e.marks)
     }
@@ -36,18 +37,21 @@ impl<L> Dispatcher<L> {
     }
 
     /// The channel whose queue paces this one's reading.
+    #[inline]
     pub(crate) fn paced_by(&self) -> Option<Token> {
         self.extra.as_ref().and_then(|e| e.paced_by)
     }
 
     /// Whether the output queue is over its high-water mark (and has not
     /// drained to its low-water mark since): updated once per iteration.
+    #[inline]
     pub fn throttled(&self) -> bool {
         self.throttled
     }
 
     /// Moves the throttle with the queue: on above the high mark, off at or
     /// below the low mark, unchanged between them.
+    #[inline]
     pub(crate) fn update_throttle(&mut self) -> bool {
         let (high, low) = self.water_marks();
         let queued = self.out.byte_len();

@@ -28,6 +28,9 @@ pub(crate) use timeouts::Timeouts;
 
 use calls::closed;
 
+/// The most connections the default `handle_accept` takes per event.
+pub const ACCEPT_BATCH: usize = 64;
+
 /// How long a listener stops accepting after running out of descriptors.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -70,11 +73,9 @@ pub struct Dispatcher<L = Plain> {
     /// Queued output (empty and unused on a plain dispatcher).
     pub(crate) out: OutQueue,
     /// The most one send(2) is given (asynchat's `ac_out_buffer_size`).
-    pub(crate) send_chunk: usize,
+    pub(crate) send_chunk: u32,
     /// A pipe or file (asyncore's `file_dispatcher`): read(2) and write(2).
     file: bool,
-    /// Accepting is paused until then (out of descriptors).
-    pub(crate) paused_until: Option<Instant>,
     /// Events a method noticed that the reactor turns into callbacks once
     /// the running callback returns.
     pub(crate) pending: Pending,
@@ -87,6 +88,15 @@ pub struct Dispatcher<L = Plain> {
     pub(crate) eof: bool,
     /// The reactor asked the backend to read this channel, this iteration.
     pub(crate) reading: bool,
+    /// What the channel last answered, before pacing: read, write.
+    pub(crate) wants: (bool, bool),
+    /// Queued for its interest to be asked again (see `interest.rs`).
+    pub(crate) dirty: bool,
+    /// Held by a reactor: `close` keeps the descriptor open (retired) until
+    /// the reactor has removed its registration, then it closes.
+    pub(crate) in_reactor: bool,
+    /// The socket `close` took away, while the reactor still has it registered.
+    pub(crate) retired: Option<Socket>,
     /// The output queue went over its high-water mark and has not yet
     /// drained to its low-water mark: the channel is not read meanwhile.
     pub(crate) throttled: bool,
@@ -94,7 +104,7 @@ pub struct Dispatcher<L = Plain> {
     /// running callback is due.
     pub(crate) fresh_output: bool,
     /// How many send(2)/write(2) calls the channel made.
-    sends: u64,
+    sends: u32,
     /// What few channels set: timeouts, water marks, pacing, channel timers.
     pub(crate) extra: Option<Box<Extra>>,
     /// The layer's own state.
@@ -111,6 +121,10 @@ pub(crate) struct Extra {
     pub(crate) paced_by: Option<Token>,
     /// Timers bound to the channel, cancelled when it closes.
     pub(crate) timers: Vec<TimerId>,
+    /// The timer that wakes the reactor for this channel's next deadline.
+    pub(crate) alarm: Option<(Instant, TimerId)>,
+    /// Accepting is paused until then (out of descriptors).
+    pub(crate) paused_until: Option<Instant>,
 }
 
 impl Default for Extra {
@@ -120,6 +134,8 @@ impl Default for Extra {
             marks: (HIGH_WATER, LOW_WATER),
             paced_by: None,
             timers: Vec::new(),
+            alarm: None,
+            paused_until: None,
         }
     }
 }
@@ -185,6 +201,20 @@ impl Dispatcher {
             Err(e) => return Err(e),
         }
         Ok(d)
+    }
+
+    /// A dispatcher on a connection the default
+    /// [`handle_accept`](crate::Handler::handle_accept) just accepted, with
+    /// the peer address it reported: no system call, where
+    /// [`new`](Self::new) would ask the kernel three things it already
+    /// said (the socket is non-blocking, not listening, and connected to
+    /// `peer`). For sockets from [`Dispatcher::accept`] and
+    /// [`Socket::accept`] only.
+    pub fn accepted(sock: Socket, peer: Address) -> Dispatcher {
+        let mut d = Dispatcher::bare(sock);
+        d.connected = true;
+        d.addr = Some(peer);
+        d
     }
 
     /// A dispatcher over a pipe, a terminal, a file or any pollable
@@ -260,14 +290,17 @@ impl Dispatcher {
             shutting: false,
             addr: None,
             out: OutQueue::default(),
-            send_chunk: SEND_CHUNK,
+            send_chunk: SEND_CHUNK as u32,
             file: false,
-            paused_until: None,
             pending: Pending::default(),
             close_reason: None,
             announced: false,
             eof: false,
             reading: false,
+            wants: (false, false),
+            dirty: false,
+            in_reactor: false,
+            retired: None,
             throttled: false,
             fresh_output: false,
             sends: 0,
@@ -291,12 +324,15 @@ impl<L> Dispatcher<L> {
             out: self.out,
             send_chunk: self.send_chunk,
             file: self.file,
-            paused_until: self.paused_until,
             pending: self.pending,
             close_reason: self.close_reason,
             announced: self.announced,
             eof: self.eof,
             reading: self.reading,
+            wants: self.wants,
+            dirty: self.dirty,
+            in_reactor: self.in_reactor,
+            retired: self.retired,
             throttled: self.throttled,
             fresh_output: self.fresh_output,
             sends: self.sends,
@@ -306,6 +342,7 @@ impl<L> Dispatcher<L> {
     }
 
     /// The socket, or `EBADF` once the dispatcher is closed.
+    #[inline]
     pub(crate) fn sock(&self) -> io::Result<&Socket> {
         self.socket.as_ref().ok_or_else(closed)
     }
@@ -317,13 +354,13 @@ impl<L> Dispatcher<L> {
 
     /// Notes one send(2)/write(2) call, for [`sends`](Self::sends).
     pub(crate) fn count_send(&mut self) {
-        self.sends += 1;
+        self.sends = self.sends.wrapping_add(1);
     }
 
     /// How many send(2)/write(2) calls this channel has made: a cheap
     /// counter for tests and measurements (one send per callback, say).
     pub fn sends(&self) -> u64 {
-        self.sends
+        u64::from(self.sends)
     }
 
     /// Closes the socket; the reactor forgets the channel as soon as the
@@ -334,7 +371,13 @@ impl<L> Dispatcher<L> {
         self.accepting = false;
         self.connecting = false;
         self.closing = false;
-        self.socket = None;
+        let socket = self.socket.take();
+        if self.in_reactor {
+            // Closed when the reactor has removed its registration, so the
+            // number cannot be reused before (epoll keeps registrations by
+            // open file, and a duplicate elsewhere would keep it firing).
+            self.retired = self.retired.take().or(socket);
+        }
     }
 
     /// Whether this dispatcher reads and writes a pipe or file rather than
@@ -359,6 +402,7 @@ impl<L> Dispatcher<L> {
     }
 
     /// The socket is still open.
+    #[inline]
     pub fn is_open(&self) -> bool {
         self.socket.is_some()
     }
@@ -381,6 +425,7 @@ impl<L> Dispatcher<L> {
     }
 
     /// The descriptor number, while open (asyncore's `fileno()`).
+    #[inline]
     pub fn fileno(&self) -> Option<RawFd> {
         self.socket.as_ref().map(|s| s.as_raw_fd())
     }

@@ -59,6 +59,7 @@ impl<L> Dispatcher<L> {
     }
 
     /// Notes bytes received, for the idle and input timeouts.
+    #[inline]
     pub(crate) fn note_input(&mut self) {
         if let Some(extra) = &mut self.extra {
             let now = Instant::now();
@@ -69,6 +70,7 @@ impl<L> Dispatcher<L> {
 
     /// Notes bytes sent, or output queued behind an empty queue, for the
     /// idle and send timeouts.
+    #[inline]
     pub(crate) fn note_output(&mut self) {
         if let Some(extra) = &mut self.extra {
             let now = Instant::now();
@@ -86,14 +88,15 @@ impl<L> Dispatcher<L> {
 
     /// Reads the clock (only for channels that have a timeout or a
     /// back-off; `now` is read once per iteration) to classify this channel.
+    #[inline]
     pub(crate) fn clock(&mut self, now: &mut Option<Instant>) -> Clock {
-        if let Some(until) = self.paused_until {
+        let Some(extra) = &mut self.extra else { return Clock::Wake(None) };
+        if let Some(until) = extra.paused_until {
             if until > *now.get_or_insert_with(Instant::now) {
                 return Clock::Paused(until);
             }
-            self.paused_until = None;
+            extra.paused_until = None;
         }
-        let Some(extra) = &self.extra else { return Clock::Wake(None) };
         let t = &extra.timeouts;
         let sending = !self.out.is_empty();
         let watches = [

@@ -48,6 +48,7 @@ impl<L: Buffered> Dispatcher<L> {
     /// over its high-water mark); what the socket does not take then goes
     /// out on later write events, in order. Nothing is sent before a connect
     /// completes.
+    #[inline]
     pub fn send_buffered(&mut self, data: &[u8]) -> io::Result<()> {
         if self.out.is_empty() {
             // The send timeout counts from the first byte that waits.
@@ -61,6 +62,7 @@ impl<L: Buffered> Dispatcher<L> {
     /// One send now if the queue is over its high-water mark (and the
     /// channel is connected): a callback that queues a lot does not wait
     /// for its return to start sending.
+    #[inline]
     pub(crate) fn send_if_full(&mut self) -> io::Result<()> {
         if self.connected() && self.out.byte_len() > self.water_marks().0 {
             self.send_queued()

@@ -59,13 +59,20 @@ impl fmt::Debug for SimpleProducer {
 #[derive(Default)]
 pub(crate) struct OutQueue {
     bytes: ByteQueue,
-    later: VecDeque<(Box<dyn Producer>, Vec<u8>)>,
+    /// Producers, each with the bytes queued after it: rare, so out of
+    /// line (a boxed queue is one word here, where a queue is four).
+    #[allow(clippy::box_collection)]
+    later: Option<Box<VecDeque<Later>>>,
 }
+
+/// A producer, and the bytes queued after it.
+type Later = (Box<dyn Producer>, Vec<u8>);
 
 impl OutQueue {
     /// Queues bytes after everything queued so far.
+    #[inline]
     pub(crate) fn push(&mut self, data: &[u8]) {
-        match self.later.back_mut() {
+        match self.later.as_mut().and_then(|l| l.back_mut()) {
             Some((_, after)) => after.extend_from_slice(data),
             None => self.bytes.push(data),
         }
@@ -73,21 +80,26 @@ impl OutQueue {
 
     /// Queues a producer after everything queued so far.
     pub(crate) fn push_producer(&mut self, producer: Box<dyn Producer>) {
-        self.later.push_back((producer, Vec::new()));
+        self.later.get_or_insert_with(Box::default).push_back((producer, Vec::new()));
     }
 
     /// The next bytes to send, at most `max`, asking producers for more
     /// when the bytes run out. `None` when everything is sent.
+    #[inline]
     pub(crate) fn front(&mut self, max: usize) -> Option<&[u8]> {
         while self.bytes.is_empty() {
-            let (producer, _) = self.later.front_mut()?;
+            let later = self.later.as_mut()?;
+            let (producer, _) = later.front_mut()?;
             let chunk = producer.more();
             if !chunk.is_empty() {
                 self.bytes.push(&chunk);
                 continue;
             }
             // This producer is done: the bytes queued behind it come next.
-            let (_, after) = self.later.pop_front().expect("front exists");
+            let (_, after) = later.pop_front().expect("front exists");
+            if later.is_empty() {
+                self.later = None;
+            }
             self.bytes.push(&after);
         }
         let slice = self.bytes.as_slice();
@@ -95,24 +107,30 @@ impl OutQueue {
     }
 
     /// Drops the first `n` bytes, which were sent.
+    #[inline]
     pub(crate) fn consume(&mut self, n: usize) {
         self.bytes.consume(n);
     }
 
     /// Whether nothing at all is queued.
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
-        self.bytes.is_empty() && self.later.is_empty()
+        self.bytes.is_empty() && self.later.is_none()
     }
 
     /// Bytes queued (what producers will still make is not known).
+    #[inline]
     pub(crate) fn byte_len(&self) -> usize {
-        self.bytes.len() + self.later.iter().map(|(_, after)| after.len()).sum::<usize>()
+        match &self.later {
+            None => self.bytes.len(),
+            Some(later) => self.bytes.len() + later.iter().map(|(_, after)| after.len()).sum::<usize>(),
+        }
     }
 
     /// Drops everything queued.
     pub(crate) fn clear(&mut self) {
         self.bytes.clear();
-        self.later.clear();
+        self.later = None;
     }
 }
 
@@ -125,6 +143,7 @@ struct ByteQueue {
 }
 
 impl ByteQueue {
+    #[inline]
     fn push(&mut self, data: &[u8]) {
         if self.start > 0 && self.start >= self.buf.len() / 2 {
             // Reclaim the sent prefix once it is at least half the vector:
@@ -135,10 +154,12 @@ impl ByteQueue {
         self.buf.extend_from_slice(data);
     }
 
+    #[inline]
     fn as_slice(&self) -> &[u8] {
         &self.buf[self.start..]
     }
 
+    #[inline]
     fn consume(&mut self, n: usize) {
         self.start += n;
         if self.start >= self.buf.len() {
@@ -151,10 +172,12 @@ impl ByteQueue {
         self.start = 0;
     }
 
+    #[inline]
     fn len(&self) -> usize {
         self.buf.len() - self.start
     }
 
+    #[inline]
     fn is_empty(&self) -> bool {
         self.len() == 0
     }

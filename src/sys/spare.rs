@@ -8,6 +8,7 @@ use super::{cvt_r_at, Site};
 
 /// recv(2) (or read(2) for a pipe or file, when `file`) of up to `max`
 /// bytes, appended to `buf` after its current contents.
+#[inline]
 pub(crate) fn read_append(
     fd: BorrowedFd<'_>,
     buf: &mut Vec<u8>,

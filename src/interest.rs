@@ -1,0 +1,217 @@
+//! Step 1 of an iteration: which channels are asked what they wait for,
+//! and keeping the backend's registrations equal to their answers.
+//!
+//! asyncore asked every channel `readable()` and `writable()` at every
+//! iteration. [`InterestMode::EveryIteration`] still does; then a loop
+//! beside 10,000 idle channels asks 10,000 questions per wait.
+//! [`InterestMode::WhenChanged`] asks a channel again only when its answer
+//! may have changed: after one of its own callbacks ran (or a closure
+//! reached it through `Context::call`), when its alarm rang (a timeout or
+//! an accept back-off ended), or when the program said so
+//! ([`Context::interest_changed`]). An iteration then costs what the active
+//! channels cost. Either way the backend hears only about real changes.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::time::Instant;
+
+use crate::backend::{Interest, Poller};
+use crate::context::{AnyChannel, Asked, Context, Slot};
+use crate::dispatcher::CloseReason;
+use crate::map::Token;
+use crate::timer::Action;
+
+/// When the reactor asks a channel `readable()` and `writable()`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum InterestMode {
+    /// At every iteration, every channel: asyncore's way, and the default,
+    /// since a handler whose answers depend on something its own callbacks
+    /// do not see (a flag another channel sets) keeps working unchanged.
+    EveryIteration,
+    /// Only after the channel's own callbacks ran, when its alarm rang, or
+    /// when told with [`Context::interest_changed`]: O(active) iterations.
+    WhenChanged,
+}
+
+impl Default for InterestMode {
+    /// [`EveryIteration`](InterestMode::EveryIteration); a build with
+    /// `--cfg pollreactor_when_changed` (CI runs the tests so) makes it
+    /// [`WhenChanged`](InterestMode::WhenChanged), to prove that every
+    /// scenario holds in the fast mode too.
+    fn default() -> InterestMode {
+        if cfg!(pollreactor_when_changed) {
+            InterestMode::WhenChanged
+        } else {
+            InterestMode::EveryIteration
+        }
+    }
+}
+
+/// The registration key of the waker's socket, of the signal socket, and
+/// the first channel's (channel keys follow their slots).
+pub(crate) const WAKER_KEY: u32 = 0;
+pub(crate) const SIGNALS_KEY: u32 = 1;
+const FIRST_CHANNEL_KEY: u32 = 2;
+
+/// A channel's registration key.
+fn key_of(t: Token) -> u32 {
+    FIRST_CHANNEL_KEY + t.slot()
+}
+
+/// What step 1 keeps between iterations.
+#[derive(Default)]
+pub(crate) struct Interests {
+    pub(crate) mode: InterestMode,
+    /// Channels whose reading is paced by another's queue.
+    paced: Vec<Token>,
+    expired: Vec<(Token, CloseReason)>,
+    failed: Vec<(Token, io::Error)>,
+    /// The descriptors asked in this iteration, for the tracer.
+    pub(crate) asked: Vec<RawFd>,
+    /// The channels being asked again (reused, so nothing is allocated).
+    asking: Vec<Token>,
+}
+
+impl Interests {
+    /// Step 1: removes the registrations of channels that left, asks the
+    /// channels the mode says to ask, registers their answers, and
+    /// announces the closes their clocks called for.
+    pub(crate) fn update(&mut self, ctx: &mut Context, poller: &mut Poller) {
+        self.asked.clear();
+        remove_gone(ctx, poller);
+        match self.mode {
+            InterestMode::EveryIteration => {
+                ctx.dirty.clear();
+                for index in 0..ctx.channels.slots() {
+                    self.ask_at(ctx, poller, index);
+                }
+            }
+            InterestMode::WhenChanged => {
+                std::mem::swap(&mut self.asking, &mut ctx.dirty);
+                for i in 0..self.asking.len() {
+                    self.ask_at(ctx, poller, self.asking[i].slot() as usize);
+                }
+                self.asking.clear();
+            }
+        }
+        self.pace(ctx, poller);
+        self.announce(ctx);
+        remove_gone(ctx, poller);
+    }
+
+    /// Asks the channel in slot `index`, if there is one, and registers
+    /// its answer (a paced channel's, in [`Interests::pace`]).
+    fn ask_at(&mut self, ctx: &mut Context, poller: &mut Poller, index: usize) {
+        let Context { channels, alarms, trace, .. } = ctx;
+        let Some((t, Slot::Live(channel))) = channels.at_mut(index) else { return };
+        match channel.ask() {
+            Asked::Closed => {}
+            Asked::Expired(reason) => self.expired.push((t, reason)),
+            Asked::Same { wake } => {
+                if let Some(at) = wake {
+                    set_alarm(channel, alarms, t, at);
+                }
+            }
+            Asked::Wants { fd, read, write, wake, paced } => {
+                if trace.is_some() {
+                    self.asked.push(fd);
+                }
+                if let Some(at) = wake {
+                    set_alarm(channel, alarms, t, at);
+                }
+                if paced {
+                    if !self.paced.contains(&t) {
+                        self.paced.push(t);
+                    }
+                } else if let Err(err) = poller.set(Interest { key: key_of(t), token: t, fd, read, write }) {
+                    self.failed.push((t, err));
+                }
+            }
+        }
+    }
+
+    /// Registers the paced channels: their reading waits while the channel
+    /// that paces them has a full queue (asked after every channel
+    /// updated its own queue's state).
+    fn pace(&mut self, ctx: &mut Context, poller: &mut Poller) {
+        if self.paced.is_empty() {
+            return;
+        }
+        let channels = &mut ctx.channels;
+        let failed = &mut self.failed;
+        self.paced.retain(|&t| {
+            let Some(Slot::Live(channel)) = channels.get(t) else { return false };
+            let (Some(pacer), Some(fd)) = (channel.paced_by(), channel.fileno()) else { return false };
+            let held = matches!(channels.get(pacer), Some(Slot::Live(p)) if p.throttled());
+            let Some(Slot::Live(channel)) = channels.get_mut(t) else { return false };
+            let (read, write) = channel.wants();
+            if let Err(err) = register(poller, channel, t, fd, read && !held, write) {
+                failed.push((t, err));
+            }
+            true
+        });
+    }
+
+    /// Runs `handle_close` for the channels whose timeout passed, and
+    /// `handle_error` for those the backend refused.
+    fn announce(&mut self, ctx: &mut Context) {
+        if self.expired.is_empty() && self.failed.is_empty() {
+            return;
+        }
+        for (t, reason) in std::mem::take(&mut self.expired) {
+            with_channel(ctx, t, |boxed, ctx| boxed.expire(ctx, t, reason));
+        }
+        for (t, err) in std::mem::take(&mut self.failed) {
+            with_channel(ctx, t, |boxed, ctx| boxed.fail(ctx, t, err));
+        }
+    }
+}
+
+/// Tells the backend what a channel waits for now.
+fn register(
+    poller: &mut Poller,
+    channel: &mut Box<dyn AnyChannel>,
+    token: Token,
+    fd: RawFd,
+    read: bool,
+    write: bool,
+) -> io::Result<()> {
+    channel.set_reading(read);
+    poller.set(Interest { key: key_of(token), token, fd, read, write })
+}
+
+/// Makes sure the channel's alarm rings by `at`: one alarm timer per
+/// channel, moved earlier when needed (a later deadline is found when the
+/// early alarm rings and the channel is asked again).
+fn set_alarm(channel: &mut Box<dyn AnyChannel>, alarms: &mut crate::context::Alarms, t: Token, at: Instant) {
+    let pending = channel.alarm().filter(|&armed| armed > Instant::now());
+    if pending.is_some_and(|armed| armed <= at) {
+        return;
+    }
+    let id = alarms.insert(at, Action::Once(t));
+    if let Some(old) = channel.set_alarm(at, id) {
+        alarms.cancel(old);
+    }
+}
+
+/// Removes the registrations of the channels that left the map, then
+/// closes the descriptors they kept open for that.
+#[inline]
+pub(crate) fn remove_gone(ctx: &mut Context, poller: &mut Poller) {
+    if ctx.gone.is_empty() {
+        return;
+    }
+    for (t, retired) in ctx.gone.drain(..) {
+        poller.remove(key_of(t), t);
+        drop(retired);
+    }
+}
+
+/// Runs `f` on channel `t` taken out of the map, then puts it back.
+fn with_channel(ctx: &mut Context, t: Token, f: impl FnOnce(&mut Box<dyn AnyChannel>, &mut Context)) {
+    if let Some(mut boxed) = ctx.take(t) {
+        let fd = boxed.fileno();
+        f(&mut boxed, ctx);
+        ctx.restore(t, boxed, fd);
+    }
+}
