@@ -134,7 +134,7 @@ pub(crate) fn write_log_line(out: &mut impl Write, message: &str, kind: LogKind)
 ///     assert_eq!(
 ///         log.take(),
 ///         [
-///             format!("error: uncaptured error, closing channel <Dispatcher connecting {port} fd={fd}> ({refused})"),
+///             format!("error: uncaptured error, closing channel <Dispatcher {port} fd={fd}> ({refused})"),
 ///             "warning: unhandled close event".to_string(),
 ///         ]
 ///     );
