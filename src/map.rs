@@ -27,8 +27,7 @@ impl Token {
         Token { slot: u32::MAX - n, generation: 0 }
     }
 
-    /// The slot index, for backends that key by it (epoll).
-    #[cfg(pollreactor_epoll)]
+    /// The slot index: what the channel's registration is keyed by.
     pub(crate) fn slot(self) -> u32 {
         self.slot
     }

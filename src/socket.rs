@@ -124,6 +124,13 @@ impl Socket {
         sys::socket::set_int_option(self.fd.as_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, on.into())
     }
 
+    /// Sets `SO_REUSEPORT`: several sockets (one per thread, each with its
+    /// own reactor) may bind the same address, and the kernel spreads the
+    /// incoming connections among them, as nginx's workers do.
+    pub fn set_reuse_port(&self, on: bool) -> io::Result<()> {
+        sys::socket::set_int_option(self.fd.as_fd(), libc::SOL_SOCKET, libc::SO_REUSEPORT, on.into())
+    }
+
     /// Whether `SO_REUSEADDR` is set.
     pub fn reuse_addr(&self) -> io::Result<bool> {
         Ok(sys::socket::int_option(self.fd.as_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR)? != 0)

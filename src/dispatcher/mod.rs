@@ -270,6 +270,24 @@ impl Dispatcher {
         Ok(d)
     }
 
+    /// Like [`listen_tcp`](Self::listen_tcp), with `SO_REUSEPORT` set
+    /// before binding: one such listener per thread, each in its own
+    /// reactor, share one address, and the kernel spreads the connections
+    /// among them (one reactor per core, as nginx's workers).
+    pub fn listen_tcp_shared(addr: impl ToSocketAddrs, backlog: i32) -> io::Result<Dispatcher> {
+        let addr = addr
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the address resolved to nothing"))?;
+        let family = if addr.is_ipv4() { Family::Inet } else { Family::Inet6 };
+        let mut d = Dispatcher::create_socket(family, SockType::Stream)?;
+        d.set_reuse_addr()?;
+        d.sock()?.set_reuse_port(true)?;
+        d.bind(addr)?;
+        d.listen(backlog)?;
+        Ok(d)
+    }
+
     /// A Unix-domain stream listener on `path`. The socket file stays after
     /// the listener closes: whoever chose the path removes it.
     pub fn listen_unix(path: impl AsRef<Path>, backlog: i32) -> io::Result<Dispatcher> {
