@@ -99,7 +99,7 @@ pub(crate) enum Asked {
     /// A timeout passed: its close is to be announced.
     Expired(CloseReason),
     /// The same answer as last time: nothing to tell the backend.
-    Same { wake: Option<Instant> },
+    Same { fd: RawFd, wake: Option<Instant> },
     /// Wait for it so, and wake the loop by `wake` (its next deadline);
     /// `paced`: its reading also waits on another channel's queue.
     Wants { fd: RawFd, read: bool, write: bool, wake: Option<Instant>, paced: bool },

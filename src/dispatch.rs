@@ -91,7 +91,7 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
         if (read, write) == self.disp.wants && !paced {
             // The backend already has exactly this (the common case: a
             // channel asked again after its callbacks).
-            return Asked::Same { wake };
+            return Asked::Same { fd, wake };
         }
         self.disp.wants = (read, write);
         self.disp.reading = read;

@@ -815,6 +815,8 @@
 //! * `#3`: the iteration number. It counts from 1 from the `set_trace` call
 //!   that turned the tracer on.
 //! * `poll`: the backend that waited: `poll`, `select` or `epoll`.
+//! * `asked[fd ...]` (only in the fast interest mode): the channels asked
+//!   `readable()`/`writable()` again in this iteration's step 1.
 //! * `want[fd:rw ...]`: the interest list, in the order it went to the wait
 //!   (step 1): each descriptor, then `r` for read interest and `w` for write
 //!   interest. The reactor's own sockets (waker, signals) appear too, as
@@ -858,10 +860,10 @@
 //!
 //! ```text
 //! $ POLLREACTOR_TRACE=1 cargo run --example echo_server -- --addr 127.0.0.1:0
-//! #1 poll want[3:r 5:r] ready[3:r] calls[3:accept] added[3 6]
-//! #2 poll want[6:r 3:r 5:r] ready[6:r] calls[6:read]
-//! #3 poll want[3:r 6:r 5:r] ready[6:r] calls[6:read 6:close] closed[6]
-//! #4 poll want[3:r 5:r] ready[5:r] closed[3]
+//! #1 poll asked[3] want[5:r 3:r] ready[3:r] calls[3:accept] added[3 6]
+//! #2 poll asked[6 3] want[5:r 3:r 6:r] ready[6:r] calls[6:read]
+//! #3 poll asked[6] want[5:r 3:r 6:r] ready[6:r] calls[6:read 6:close] closed[6]
+//! #4 poll asked[] want[5:r 3:r] ready[5:r] closed[3]
 //! ```
 //!
 //! Line 1 accepts the connection (the listener was added before the first
@@ -870,4 +872,9 @@
 //! a callback, so not listed). The socket takes it all, so the channel never
 //! waits for write. Line 3 reads the end of file: `recv` returns 0, and settle runs
 //! `handle_close`, which closes the channel. Line 4 is the signal: its
-//! handler closes every channel and ends the loop.
+//! handler closes every channel and ends the loop. The example servers ask
+//! a channel only after its own callbacks ran
+//! ([`InterestMode::WhenChanged`](crate::InterestMode::WhenChanged)), so
+//! `asked` lists the listener after its accept and the client after each
+//! read; with `--interest every-iteration` (asyncore's way, the library's
+//! default) every channel is asked every time and `asked` is left out.

@@ -107,7 +107,10 @@ impl Interests {
         match channel.ask() {
             Asked::Closed => {}
             Asked::Expired(reason) => self.expired.push((t, reason)),
-            Asked::Same { wake } => {
+            Asked::Same { fd, wake } => {
+                if trace.is_some() {
+                    self.asked.push(fd);
+                }
                 if let Some(at) = wake {
                     set_alarm(channel, alarms, t, at);
                 }
