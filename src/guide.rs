@@ -817,10 +817,10 @@
 //! * `poll`: the backend that waited: `poll`, `select` or `epoll`.
 //! * `asked[fd ...]` (only in the fast interest mode): the channels asked
 //!   `readable()`/`writable()` again in this iteration's step 1.
-//! * `want[fd:rw ...]`: the interest list, in the order it went to the wait
-//!   (step 1): each descriptor, then `r` for read interest and `w` for write
-//!   interest. The reactor's own sockets (waker, signals) appear too, as
-//!   `fd:r`. A channel that wants nothing is absent; `want[]` means nothing
+//! * `want[fd:rw ...]`: what the backend has registered for the wait
+//!   (step 1), the reactor's own sockets (waker, signals: `fd:r`) first,
+//!   then the channels by slot: each descriptor, then `r` for read interest
+//!   and `w` for write interest. A channel that wants nothing is absent; `want[]` means nothing
 //!   was waited on.
 //! * `ready[fd:flags ...]`: the events the wait returned (step 3a), in the
 //!   order they are dispatched. The flags are `r` read, `w` write, `p` urgent

@@ -22,10 +22,14 @@
 //! [`Reactor::poll_once`] is the whole loop body, and reads top to bottom
 //! in four steps (the picture above; the [`guide`] has the long form):
 //!
-//! 1. **Interest.** Every channel is asked [`Handler::readable`] and
-//!    [`Handler::writable`], once. A listener is never asked to write (it has
+//! 1. **Interest.** Channels are asked [`Handler::readable`] and
+//!    [`Handler::writable`]: every channel at every iteration, as asyncore
+//!    did (the default), or only those whose answer may have changed since
+//!    (their callbacks ran, their timeout's alarm rang), with
+//!    [`InterestMode::WhenChanged`], so that an iteration costs what the
+//!    active channels cost. A listener is never asked to write (it has
 //!    nothing to write; a listening socket's readability means "a connection
-//!    is waiting"). Channels that want nothing are left out.
+//!    is waiting"). The backend hears only what changed.
 //! 2. **Wait.** One system call, `poll(2)`, `select(2)` or `epoll_wait(2)`
 //!    (the [`Backend`]), sleeps until some descriptor is ready, the timeout
 //!    passes, or the next timer is due. The buffers it fills are reused, so
