@@ -3,7 +3,7 @@
 //! callbacks a method left due. Everything that happens to one ready
 //! channel in step 3 of an iteration is in this file.
 //!
-//! The table the crate docs' tour gives (which readiness becomes which
+//! The table the guide gives (which readiness becomes which
 //! callback) is the one [`dispatch`] follows, top to bottom.
 
 use std::any::Any;
@@ -184,7 +184,7 @@ const ANY_IO: Ready = Ready::READ.or(Ready::WRITE).or(Ready::HUP).or(Ready::ERR)
 /// A hang-up or an error condition.
 const HANG_UP: Ready = Ready::HUP.or(Ready::ERR);
 
-// The guide's readiness table (src/guide.rs) is this function, row by row.
+// The guide's readiness table (doc/guide.md, the `guide` module) is this function, row by row.
 /// Turns one channel's readiness into callbacks, in asyncore's order. After
 /// each callback it stops if the channel closed, its peer went away (the
 /// pending `handle_close` then runs in [`settle`]), the callback failed, or a

@@ -287,7 +287,9 @@ impl Reactor {
         //    channels past a timeout have their close announced).
         self.interests.update(&mut self.ctx, &mut self.poller);
         if let Some(trace) = &mut self.ctx.trace {
-            trace.begin(backend, self.poller.registrations(), &self.interests.asked, self.interests.mode);
+            // Which channels were asked is news only when not all of them were.
+            let asked = (self.interests.mode == InterestMode::WhenChanged).then_some(&self.interests.asked[..]);
+            trace.begin(backend, self.poller.registrations(), asked);
         }
         // 2. The wait: one poll(2), select(2) or epoll_wait(2), ending at the
         //    timeout or at the next timer or channel alarm, whichever is first.

@@ -15,7 +15,6 @@ use std::io::Write;
 
 use crate::backend::Backend;
 use crate::backend::{Event, Interest, Ready};
-use crate::interest::InterestMode;
 
 /// Where trace lines go, and the line being built.
 pub(crate) struct Trace {
@@ -45,12 +44,11 @@ impl Trace {
         &mut self,
         backend: Backend,
         interest: impl Iterator<Item = &'a Interest>,
-        asked: &[i32],
-        mode: InterestMode,
+        asked: Option<&[i32]>,
     ) {
         self.iteration += 1;
         let _ = write!(self.line, "#{} {backend}", self.iteration);
-        if mode == InterestMode::WhenChanged {
+        if let Some(asked) = asked {
             self.line.push_str(" asked[");
             for (i, fd) in asked.iter().enumerate() {
                 let sep = if i == 0 { "" } else { " " };

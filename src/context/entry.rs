@@ -1,0 +1,95 @@
+//! What the channel map holds: each channel's entry, boxed behind the one
+//! trait the reactor calls it through, and a slot's state.
+
+use std::any::Any;
+use std::os::fd::RawFd;
+use std::time::Instant;
+
+use super::Context;
+use crate::backend::Ready;
+use crate::dispatcher::{CloseReason, Dispatcher};
+use crate::map::Token;
+use crate::socket::Socket;
+use crate::timer::TimerId;
+
+/// A channel: its dispatcher and the handler that owns its callbacks.
+pub(crate) struct Entry<L, H> {
+    pub(crate) disp: Dispatcher<L>,
+    pub(crate) handler: H,
+}
+
+/// What the reactor does with a channel without knowing its types: the
+/// entry behind a `Box<dyn AnyChannel>`. Implemented (once, generically)
+/// in `dispatch.rs`, where readiness becomes callbacks.
+pub(crate) trait AnyChannel: Any {
+    /// The descriptor, while open.
+    fn fileno(&self) -> Option<RawFd>;
+    /// Whether the socket is still open.
+    fn is_open(&self) -> bool;
+    /// Closes the socket; no callback runs.
+    fn close(&mut self);
+    /// Asks the channel what it waits for now: its clock first (a timeout
+    /// passed, an accept back-off), then `readable()`/`writable()` (not
+    /// asked of a listener to write, nor to read after the end of input or
+    /// while its queue is full). Clears its "ask again" mark.
+    fn ask(&mut self) -> Asked;
+    /// Its last answers (read, write), before pacing.
+    fn wants(&self) -> (bool, bool);
+    /// Whether its output queue is over its high-water mark.
+    fn throttled(&self) -> bool;
+    /// The channel whose queue paces this one's reading.
+    fn paced_by(&self) -> Option<Token>;
+    /// Notes whether the backend was asked to read it.
+    fn set_reading(&mut self, reading: bool);
+    /// Marks it to be asked again; false if it already was.
+    fn mark_dirty(&mut self) -> bool;
+    /// The alarm timer set for its next deadline, if any.
+    fn alarm(&self) -> Option<Instant>;
+    /// Records a new alarm; returns the one it replaces, to cancel.
+    fn set_alarm(&mut self, at: Instant, id: TimerId) -> Option<TimerId>;
+    /// The descriptor `close` kept open until the reactor deregisters it.
+    fn retire(&mut self) -> Option<Socket>;
+    /// Registering it failed (select's FD_SETSIZE): `handle_error`.
+    fn fail(&mut self, ctx: &mut Context, token: Token, err: std::io::Error);
+    /// A timeout passed: announce the close (`handle_close`, once).
+    fn expire(&mut self, ctx: &mut Context, token: Token, reason: CloseReason);
+    /// Its channel timers, to cancel when it leaves the map.
+    fn take_timers(&mut self) -> Vec<TimerId>;
+    /// Its alarm, to cancel when it leaves the map.
+    fn take_alarm(&mut self) -> Option<TimerId>;
+    /// Turns `ready` into callbacks, then settles.
+    fn dispatch(&mut self, ctx: &mut Context, token: Token, ready: Ready);
+    /// The callbacks a method left due (see `dispatch::settle`).
+    fn settle(&mut self, ctx: &mut Context, token: Token);
+    /// The entry, for a typed look-up.
+    fn as_any(&self) -> &dyn Any;
+    /// The handler alone, for a look-up by the handler's type.
+    fn handler(&self) -> &dyn Any;
+    /// The dispatcher alone, for a look-up by the layer's type.
+    fn dispatcher(&self) -> &dyn Any;
+    /// The entry, for a typed call.
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+/// A channel's answer to "what do you wait for now?".
+pub(crate) enum Asked {
+    /// It has no descriptor (closed): nothing.
+    Closed,
+    /// A timeout passed: its close is to be announced.
+    Expired(CloseReason),
+    /// The same answer as last time: nothing to tell the backend.
+    Same { fd: RawFd, wake: Option<Instant> },
+    /// Wait for it so, and wake the loop by `wake` (its next deadline);
+    /// `paced`: its reading also waits on another channel's queue.
+    Wants { fd: RawFd, read: bool, write: bool, wake: Option<Instant>, paced: bool },
+}
+
+/// One place in the channel map.
+pub(crate) enum Slot {
+    /// Taken out while one of its callbacks runs; `close` records a
+    /// close asked for meanwhile (by a channel it called).
+    Busy {
+        close: bool,
+    },
+    Live(Box<dyn AnyChannel>),
+}

@@ -1,0 +1,144 @@
+//! The context's timers, the channels' alarms, and deferred calls: what
+//! runs at step 4 of an iteration (and after each callback, for deferred
+//! calls).
+
+use std::time::{Duration, Instant};
+
+use super::{Channel, Context};
+use crate::map::Token;
+use crate::timer::{deadline_after, Action, TimerId};
+
+impl Context {
+    /// Runs `f` once, on the loop thread, `delay` from now. The loop's
+    /// wait is shortened so it runs on time.
+    ///
+    /// ```
+    /// use pollreactor::{LoopOptions, Reactor};
+    /// use std::time::Duration;
+    /// let mut reactor = Reactor::new();
+    /// reactor.context_mut().call_later(Duration::from_millis(5), |ctx| println!("{} channels", ctx.len()));
+    /// reactor.run(LoopOptions::default())?; // returns once no channel or timer is left
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn call_later(&mut self, delay: Duration, f: impl FnOnce(&mut Context) + 'static) -> TimerId {
+        self.timers.insert(deadline_after(delay), Action::Once(Box::new(f)))
+    }
+
+    /// Runs `f` every `interval` (at least 1 ms) until cancelled. Ticks
+    /// stay on their schedule (no drift); ticks the loop was too busy for
+    /// are skipped, not run in a burst.
+    pub fn call_every(&mut self, interval: Duration, f: impl FnMut(&mut Context) + 'static) -> TimerId {
+        let interval = interval.max(Duration::from_millis(1));
+        self.timers.insert(deadline_after(interval), Action::Every(interval, Box::new(f)))
+    }
+
+    /// Cancels a timer: false if it already ran (once) or was cancelled.
+    pub fn cancel_timer(&mut self, id: TimerId) -> bool {
+        self.timers.cancel(id)
+    }
+
+    /// How many timers are pending.
+    pub fn pending_timers(&self) -> usize {
+        self.timers.len()
+    }
+
+    /// The timer whose action is running now, if one is: a periodic timer
+    /// stops itself with `ctx.cancel_timer(ctx.current_timer().unwrap())`.
+    ///
+    /// ```
+    /// use pollreactor::{LoopOptions, Reactor};
+    /// use std::time::Duration;
+    /// let mut reactor = Reactor::new();
+    /// let mut ticks = 0;
+    /// reactor.context_mut().call_every(Duration::from_millis(1), move |ctx| {
+    ///     ticks += 1;
+    ///     if ticks == 3 {
+    ///         let me = ctx.current_timer().expect("a timer is running");
+    ///         ctx.cancel_timer(me);
+    ///     }
+    /// });
+    /// reactor.run(LoopOptions::default())?; // returns once the timer stopped itself
+    /// assert_eq!(reactor.context().pending_timers(), 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn current_timer(&self) -> Option<TimerId> {
+        self.current_timer
+    }
+
+    /// Runs `f` on channel `t`'s handler once the running callback (and
+    /// the ones it called) has returned: safe from any callback, even one
+    /// called by `t` itself, where [`call`](Self::call) would find `t` busy.
+    /// Nothing runs if `t` is gone by then, or is not an `H` of layer `L`.
+    pub fn defer<L: 'static, H: 'static>(
+        &mut self,
+        t: Token,
+        f: impl FnOnce(&mut H, &mut Channel<'_, L>) + 'static,
+    ) {
+        self.deferred.push(Box::new(move |ctx: &mut Context| {
+            ctx.call(t, f);
+        }));
+    }
+
+    /// Runs the deferred calls, including the ones they defer in turn.
+    #[inline]
+    pub(crate) fn run_deferred(&mut self) {
+        if self.deferred.is_empty() {
+            return;
+        }
+        self.run_deferred_now();
+    }
+
+    fn run_deferred_now(&mut self) {
+        while !self.deferred.is_empty() {
+            for f in std::mem::take(&mut self.deferred) {
+                f(self);
+            }
+        }
+    }
+
+    /// Has the channels whose alarm rang asked again.
+    fn ring_alarms(&mut self) {
+        if self.alarms.len() == 0 {
+            return;
+        }
+        let (now, limit) = (Instant::now(), self.alarms.seq());
+        while let Some((_, Action::Once(t))) = self.alarms.pop_due(now, limit) {
+            self.interest_changed(t);
+        }
+    }
+
+    /// The earliest deadline of a timer or an alarm.
+    pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
+        if self.timers.len() == 0 && self.alarms.len() == 0 {
+            return None;
+        }
+        crate::timer::earliest(self.timers.next_deadline(), self.alarms.next_deadline())
+    }
+
+    /// Runs the timers due now, in deadline order and then the order they
+    /// were set; returns how many ran.
+    pub(crate) fn run_due_timers(&mut self) -> usize {
+        self.ring_alarms();
+        if self.timers.len() == 0 {
+            return 0;
+        }
+        let (now, limit) = (Instant::now(), self.timers.seq());
+        let mut fired = 0;
+        while let Some((id, action)) = self.timers.pop_due(now, limit) {
+            fired += 1;
+            self.current_timer = Some(id);
+            match action {
+                Action::Once(f) => f(self),
+                Action::Every(interval, mut f) => {
+                    f(self);
+                    self.timers.restore(id, Action::Every(interval, f));
+                }
+            }
+            self.current_timer = None;
+            if self.exit {
+                break;
+            }
+        }
+        fired
+    }
+}
