@@ -1,6 +1,7 @@
 //! The poll(2) backend: one `pollfd` per registration, in an array that
-//! is kept between waits and changed in place; the kernel scans it all at
-//! every wait, and so do we, for the `revents` it set.
+//! is kept between waits and changed in place. The kernel scans it all at
+//! every wait; we scan it for the `revents` it set only until all are
+//! found, with the ready entries moved to the front.
 
 use std::io;
 use std::time::Duration;
@@ -61,17 +62,33 @@ impl State {
         events: &mut Vec<Event>,
     ) -> io::Result<()> {
         let mut left = poll(&mut self.pollfds, millis(timeout))?;
-        for (p, &key) in self.pollfds.iter().zip(&self.keys) {
-            if left == 0 {
-                break;
-            }
-            if p.revents != 0 {
+        // Scan until every ready entry is found; move each one found to the
+        // front, so that the channels that are busy are found first at the
+        // next wait too, and the scan stops long before 10,000 idle ones.
+        let mut i = 0;
+        while left > 0 && i < self.pollfds.len() {
+            let revents = self.pollfds[i].revents;
+            if revents != 0 {
+                let front = events.len();
+                self.swap(front, i);
+                let key = self.keys[front];
+                let r = regs[key as usize].as_ref().expect("a registered key");
+                events.push(Event { token: r.token, fd: r.fd, ready: ready_from(revents) });
                 left -= 1;
-                let i = regs[key as usize].as_ref().expect("a registered key");
-                events.push(Event { token: i.token, fd: i.fd, ready: ready_from(p.revents) });
             }
+            i += 1;
         }
         Ok(())
+    }
+
+    /// Swaps two entries of the array, and their keys' indexes.
+    fn swap(&mut self, a: usize, b: usize) {
+        if a != b {
+            self.pollfds.swap(a, b);
+            self.keys.swap(a, b);
+            self.index[self.keys[a] as usize] = a as u32;
+            self.index[self.keys[b] as usize] = b as u32;
+        }
     }
 }
 
