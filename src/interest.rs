@@ -187,7 +187,7 @@ fn register(
 /// channel, moved earlier when needed (a later deadline is found when the
 /// early alarm rings and the channel is asked again).
 fn set_alarm(channel: &mut Box<dyn AnyChannel>, alarms: &mut crate::context::Alarms, t: Token, at: Instant) {
-    let pending = channel.alarm().filter(|&armed| armed > Instant::now());
+    let pending = channel.alarm().filter(|&armed| armed > crate::timer::now());
     if pending.is_some_and(|armed| armed <= at) {
         return;
     }

@@ -277,6 +277,7 @@ impl Reactor {
         // Channels that left: registrations removed, then descriptors closed.
         remove_gone(&mut self.ctx, &mut self.poller);
         self.ctx.in_iteration = false;
+        crate::timer::set_loop_now(None);
         result
     }
 
@@ -295,6 +296,7 @@ impl Reactor {
         //    timeout or at the next timer or channel alarm, whichever is first.
         let deadline = earliest(timeout.map(deadline_after), self.ctx.next_deadline());
         self.poller.wait(backend, deadline)?;
+        crate::timer::set_loop_now(Some(std::time::Instant::now()));
         if let Some(trace) = &mut self.ctx.trace {
             trace.ready(&self.poller.events);
         }

@@ -8,6 +8,7 @@
 //! reactor's [`Context`](crate::Context)) is the context's business: here
 //! it is any `O` (run once) or `E` (run every interval).
 
+use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
@@ -136,6 +137,26 @@ impl<O, E> fmt::Debug for Timers<O, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Timers({} pending)", self.len())
     }
+}
+
+thread_local! {
+    /// The time the loop running on this thread last woke up, while a
+    /// `poll_once` runs: what timestamps of traffic use, one clock read per
+    /// iteration instead of one per `recv` and `send`.
+    static LOOP_NOW: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Notes the time the loop woke up (`None`: the iteration is over).
+pub(crate) fn set_loop_now(now: Option<Instant>) {
+    LOOP_NOW.with(|n| n.set(now));
+}
+
+/// The time for a timestamp: the loop's wake-up time inside an iteration
+/// (timeouts count seconds; a callback's few microseconds do not matter),
+/// the clock itself outside one.
+#[inline]
+pub(crate) fn now() -> Instant {
+    LOOP_NOW.with(Cell::get).unwrap_or_else(Instant::now)
 }
 
 /// `now + timeout` as a deadline; a timeout too long to add to the clock

@@ -62,7 +62,7 @@ impl<L> Dispatcher<L> {
     #[inline]
     pub(crate) fn note_input(&mut self) {
         if let Some(extra) = &mut self.extra {
-            let now = Instant::now();
+            let now = crate::timer::now();
             touch(&mut extra.timeouts.idle, now);
             touch(&mut extra.timeouts.input, now);
         }
@@ -73,7 +73,7 @@ impl<L> Dispatcher<L> {
     #[inline]
     pub(crate) fn note_output(&mut self) {
         if let Some(extra) = &mut self.extra {
-            let now = Instant::now();
+            let now = crate::timer::now();
             touch(&mut extra.timeouts.idle, now);
             touch(&mut extra.timeouts.send, now);
         }
@@ -92,7 +92,7 @@ impl<L> Dispatcher<L> {
     pub(crate) fn clock(&mut self, now: &mut Option<Instant>) -> Clock {
         let Some(extra) = &mut self.extra else { return Clock::Wake(None) };
         if let Some(until) = extra.paused_until {
-            if until > *now.get_or_insert_with(Instant::now) {
+            if until > *now.get_or_insert_with(crate::timer::now) {
                 return Clock::Paused(until);
             }
             extra.paused_until = None;
@@ -107,7 +107,7 @@ impl<L> Dispatcher<L> {
         let mut next = None;
         for (due, reason) in watches {
             let Some(due) = due else { continue };
-            if due <= *now.get_or_insert_with(Instant::now) {
+            if due <= *now.get_or_insert_with(crate::timer::now) {
                 return Clock::Expired(reason);
             }
             next = Some(next.map_or(due, |n: Instant| n.min(due)));
