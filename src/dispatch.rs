@@ -84,8 +84,11 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
             }
             Clock::Wake(deadline) => deadline,
         };
-        // Not read: after the end of its input, or while its queue is full.
-        let throttled = self.disp.update_throttle();
+        // Not read: after the end of its input, or while its queue is full;
+        // but a channel paced by another is held by that one's queue (what
+        // it reads goes there), not by its own, or a forwarder whose far
+        // end writes before it reads would wait on itself for ever.
+        let throttled = self.disp.update_throttle() && !paced;
         let read = !self.disp.eof && !throttled && self.handler.readable(&self.disp);
         let write = !self.disp.accepting() && self.handler.writable(&self.disp);
         if (read, write) == self.disp.wants && !paced {

@@ -31,7 +31,9 @@ impl<L> Dispatcher<L> {
     /// Reads this channel only while the channel `other` is not throttled
     /// (its output queue over its high-water mark): a forwarder that reads
     /// here and queues there stops reading when the far side stops taking
-    /// data, and resumes when it drains. `None` undoes it.
+    /// data, and resumes when it drains. `None` undoes it. A paced channel
+    /// is held by `other`'s queue instead of its own: what it reads goes
+    /// there.
     pub fn pace_reading_by(&mut self, other: Option<Token>) {
         self.extra_mut().paced_by = other;
     }
