@@ -372,7 +372,7 @@ fn settle<L: Layer, H: Handler<L>>(h: &mut H, ch: &mut Channel<'_, L>) {
         }
     }
     if ch.pending.close {
-        let reason = ch.close_reason().unwrap_or(CloseReason::Broken);
+        let reason = ch.pending.reason.take().or(ch.close_reason()).unwrap_or(CloseReason::Broken);
         announce_close(h, ch, reason);
     }
     // A close that handle_close itself noticed is not announced again.

@@ -121,7 +121,8 @@ on_every_backend!(
     a_panic_propagates_by_default,
     a_panic_is_confined_when_asked,
     the_peer_goes_away_during_connect,
-    refused_connect_with_queued_output
+    refused_connect_with_queued_output,
+    a_reset_after_the_end_of_file_is_announced
 );
 
 /// A send that finds the connection broken leaves nothing queued: the
@@ -175,4 +176,49 @@ fn refused_connect_with_queued_output(backend: Backend) {
     let t = reactor.add(d, DefaultsLogged { log: log.clone() }).unwrap();
     loop_until(&mut reactor, backend, "the refused channel to close", |r| !r.context().contains(t));
     assert_eq!(log.events(), ["error: error", "warning: unhandled close event"]);
+}
+
+/// Queues 4 MiB at the end of the input and logs every handle_close with
+/// its reason; the default buffered handle_close sends the queue, then closes.
+struct LastWords {
+    log: Log,
+}
+
+impl Handler<WithSend> for LastWords {
+    fn handle_read(&mut self, ch: &mut Channel<'_, WithSend>) -> io::Result<()> {
+        let mut buf = Vec::new();
+        if ch.recv_into(&mut buf, 4096)? == 0 {
+            ch.send_buffered(&vec![7u8; 4 << 20])?;
+        }
+        Ok(())
+    }
+    fn handle_close(&mut self, ch: &mut Channel<'_, WithSend>) -> io::Result<()> {
+        self.log.push(format!("close {:?}", ch.close_reason()));
+        <WithSend as pollreactor::Layer>::handle_close(self, ch)
+    }
+}
+
+/// A channel kept open after an end of file, to send its last answer, that
+/// then finds the peer gone (a reset) is told so: handle_close once more,
+/// with the new reason, so a forwarder can pass the reset on.
+fn a_reset_after_the_end_of_file_is_announced(backend: Backend) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (ours, _) = listener.accept().unwrap();
+    let log = Log::default();
+    let mut reactor = Reactor::new();
+    let t = reactor.add(Dispatcher::new(ours).unwrap().with_send(), LastWords { log: log.clone() }).unwrap();
+    peer.shutdown(std::net::Shutdown::Write).unwrap();
+    loop_until(&mut reactor, backend, "the end of file", |_| !log.events().is_empty());
+    // The 4 MiB answer cannot all go out (nobody reads): the peer resets.
+    let peer = Socket::from(std::os::fd::OwnedFd::from(peer));
+    peer.set_linger_zero().unwrap();
+    drop(peer);
+    loop_until(&mut reactor, backend, "the channel to close", |r| !r.context().contains(t));
+    let events = log.events();
+    assert_eq!(events[0], "close Some(EndOfFile)");
+    assert!(
+        events.len() == 2 && (events[1] == "close Some(Reset)" || events[1] == "close Some(Broken)"),
+        "{events:?}"
+    );
 }

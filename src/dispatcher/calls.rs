@@ -253,7 +253,9 @@ impl<L> Dispatcher<L> {
             self.shutting = false;
             self.sock()?.shutdown(Shutdown::Write)?;
         }
-        if self.closing && self.out.is_empty() {
+        // Drained, unless the queue is empty because the connection broke:
+        // that close is announced as what it is.
+        if self.closing && self.out.is_empty() && !self.pending.close {
             self.drained();
         }
         Ok(())

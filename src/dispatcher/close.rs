@@ -10,9 +10,11 @@ use super::Dispatcher;
 ///
 /// Only a program's own [`close`](Dispatcher::close) skips `handle_close`,
 /// as in asyncore. Every close the library makes has one of these reasons,
-/// and the reactor runs `handle_close` for the first of them only: if that
+/// and the reactor runs `handle_close` for the first of them: if that
 /// `handle_close` kept the channel open, the next close the library makes
-/// closes it without a callback.
+/// closes it without a callback, except after an `EndOfFile`: a channel
+/// kept open to finish sending is told once more if it then breaks or
+/// times out, with that reason.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CloseReason {
@@ -77,6 +79,7 @@ impl<L> Dispatcher<L> {
     /// callback returns. The first reason wins.
     pub(crate) fn close_due(&mut self, reason: CloseReason) {
         self.pending.close = true;
+        self.pending.reason = Some(reason);
         self.close_reason.get_or_insert(reason);
     }
 
@@ -86,10 +89,21 @@ impl<L> Dispatcher<L> {
     }
 
     /// `handle_close` is about to run for a close the library made; false
-    /// if it already ran once (it is not run again).
+    /// if it already ran (it is not run again). One exception: a channel
+    /// whose `handle_close` kept it open after an end of file (to send its
+    /// last answer, say) is told once more if it then ends another way (a
+    /// reset, a timeout), with that reason: a forwarder must pass a reset
+    /// on, and the bytes it still had queued are lost.
     pub(crate) fn announce(&mut self, reason: CloseReason) -> bool {
         self.pending.close = false;
-        self.close_reason.get_or_insert(reason);
-        !std::mem::replace(&mut self.announced, true)
+        if !std::mem::replace(&mut self.announced, true) {
+            self.close_reason.get_or_insert(reason);
+            return true;
+        }
+        if self.close_reason == Some(CloseReason::EndOfFile) && reason != CloseReason::EndOfFile {
+            self.close_reason = Some(reason);
+            return true;
+        }
+        false
     }
 }

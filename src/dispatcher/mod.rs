@@ -145,6 +145,8 @@ pub(crate) struct Pending {
     pub(crate) connect: bool,
     /// The peer closed (EOF) or a disconnect errno was seen.
     pub(crate) close: bool,
+    /// Why, this time (`close_reason` keeps the first reason announced).
+    pub(crate) reason: Option<CloseReason>,
 }
 
 /// What the clock says about one channel this iteration.

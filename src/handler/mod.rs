@@ -288,9 +288,11 @@ pub trait Handler<L: Layer = Plain>: 'static {
     /// | [`IdleTimeout`](crate::CloseReason::IdleTimeout), [`InputTimeout`](crate::CloseReason::InputTimeout), [`SendTimeout`](crate::CloseReason::SendTimeout) | a timeout passed: before the wait |
     /// | [`Drained`](crate::CloseReason::Drained) | a `close_when_done` sent its last byte |
     ///
-    /// The reactor runs it at most once per channel. If it leaves the
-    /// channel open, the next close the library makes closes the channel
-    /// without calling it again. A program's own `ch.close()` or
+    /// The reactor runs it once per channel. If it leaves the channel open,
+    /// the next close the library makes closes the channel without calling
+    /// it again; but after an `EndOfFile`, a later reset, broken connection
+    /// or timeout runs it once more, with that reason (the bytes still
+    /// queued are lost: a forwarder passes the reset on). A program's own `ch.close()` or
     /// [`Context::close`](crate::Context::close) does not run it, as in
     /// asyncore.
     ///
