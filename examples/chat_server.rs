@@ -9,34 +9,32 @@
 //!
 //! And how a channel ends: every close the library makes runs
 //! `handle_close` once, and `close_reason()` says why (the client closed,
-//! went idle past `--idle-timeout`, or its `/quit` goodbye went out), which
-//! the room is told. Those notices go out with `Context::defer`, which
-//! reaches a member even when it is the one whose callback is running.
+//! sent nothing for `--idle-timeout`, stopped reading for `--send-timeout`,
+//! or its `/quit` goodbye went out), which the room is told. Those notices
+//! go out with `Context::defer`, which reaches a member even when it is
+//! the one whose callback is running. Both timeouts are on by default, and
+//! `--max-conns` caps the room (`examples/common` has the machinery).
 //!
 //! `cargo run --example chat_server`, then `nc 127.0.0.1 8082` in a few
 //! terminals.
 
 mod common;
 
+use pollreactor::{Address, Channel, Chat, CloseReason, Dispatcher, Handler, Socket, Token};
 use std::cell::RefCell;
 use std::io;
 use std::process::ExitCode;
 use std::rc::Rc;
-use std::time::Duration;
-
-use pollreactor::{
-    Address, Backend, Channel, Chat, CloseReason, Dispatcher, Handler, InterestMode, Socket, Token,
-};
 
 const USAGE: &str = "\
 usage: chat_server [--addr HOST:PORT] [--backend poll|select|epoll] [--interest MODE]
-                   [--idle-timeout SECS]
+                   [--idle-timeout SECS] [--send-timeout SECS] [--max-conns N]
 
 A chat room: every line a client sends goes to every other client as
 `ADDRESS: line`. A client leaves by sending `/quit` (it gets `bye`) or
 closing; the others are told `* ADDRESS left`, with the reason when it did
 not /quit: `* ADDRESS left (idle timeout)`, `(disconnected)`,
-`(line too long)`, ... A line over 4096 bytes gets
+`(not reading)`, `(line too long)`, ... A line over 4096 bytes gets
 `error: line longer than 4096 bytes` and the connection is closed.
 
   --addr HOST:PORT     where to listen (default 127.0.0.1:8082; port 0 picks one)
@@ -44,10 +42,19 @@ not /quit: `* ADDRESS left (idle timeout)`, `(disconnected)`,
   --interest MODE      when-changed (default) or every-iteration (asyncore's)
   --idle-timeout SECS  disconnect a client that sends nothing for SECS
                        seconds (it gets `* idle for too long, bye`);
-                       default: never (0 means never too)
+                       default 300 (0: never)
+  --send-timeout SECS  disconnect a client whose lines wait SECS seconds
+                       without a byte going out: it stopped reading
+                       (default 60, as nginx's send_timeout; 0: never)
+  --max-conns N        at most N clients at once (default 10000; 0: no
+                       limit). At the limit the server stops accepting: new
+                       clients wait in the listen backlog, connected but
+                       unanswered, until one leaves
   -h, --help           this text
 
-The first line on stdout is `listening on HOST:PORT`.";
+One room per process, so no --workers. The first line on stdout is
+`listening on HOST:PORT`. SIGINT and SIGTERM close every connection and
+exit 0.";
 
 /// The longest line a client may send.
 const MAX_LINE: usize = 4096;
@@ -64,6 +71,8 @@ struct ChatClient {
     why: Option<&'static str>,
     /// The room was told it left (each member leaves once).
     announced: bool,
+    /// Its place under `--max-conns`, freed with the handler.
+    _place: common::Place,
 }
 
 impl ChatClient {
@@ -177,7 +186,7 @@ impl Handler<Chat> for ChatClient {
 /// The listener (`asyncore.dispatcher`): each connection joins the room.
 struct ChatServer {
     room: Room,
-    idle_timeout: Option<Duration>,
+    conns: common::Conns,
 }
 
 impl Handler for ChatServer {
@@ -185,58 +194,29 @@ impl Handler for ChatServer {
         let mut conn = Dispatcher::new(sock)?.with_chat();
         conn.set_terminator(b"\n");
         conn.set_max_record(Some(MAX_LINE));
-        if let Some(timeout) = self.idle_timeout {
-            // Idle means nothing *received*: what the room sends it does not count.
-            conn.set_input_timeout(Some(timeout));
-        }
-        let client =
-            ChatClient { name: addr.to_string(), room: self.room.clone(), why: None, announced: false };
+        // --idle-timeout (an input timeout: what the room sends a client
+        // does not count), --send-timeout, --max-conns.
+        let place = self.conns.admit(&mut conn);
+        let client = ChatClient {
+            name: addr.to_string(),
+            room: self.room.clone(),
+            why: None,
+            announced: false,
+            _place: place,
+        };
         let token = ch.context().add(conn, client)?;
         self.room.borrow_mut().push(token);
         Ok(())
     }
 }
 
-/// The command line: the servers' `--addr` and `--backend`, and `--idle-timeout`.
-fn parse_args() -> (common::ServerArgs, Option<Duration>) {
-    let mut args = common::ServerArgs {
-        addr: "127.0.0.1:8082".to_string(),
-        backend: Backend::Poll,
-        interest: InterestMode::WhenChanged,
-    };
-    let mut idle_timeout = None;
-    let mut argv = std::env::args().skip(1);
-    while let Some(arg) = argv.next() {
-        match arg.as_str() {
-            "-h" | "--help" => {
-                common::say(USAGE);
-                std::process::exit(0);
-            }
-            "--addr" => args.addr = common::value_of(&arg, argv.next(), USAGE),
-            "--backend" => {
-                args.backend = common::backend_of(&common::value_of(&arg, argv.next(), USAGE), USAGE)
-            }
-            "--interest" => {
-                args.interest = common::interest_of(&common::value_of(&arg, argv.next(), USAGE), USAGE)
-            }
-            "--idle-timeout" => idle_timeout = seconds_of(&common::value_of(&arg, argv.next(), USAGE)),
-            other => common::usage_error(&format!("unknown argument {other:?}"), USAGE),
-        }
-    }
-    (args, idle_timeout)
-}
-
-/// `--idle-timeout SECS`: a number of seconds (fractions allowed), 0 for never.
-fn seconds_of(value: &str) -> Option<Duration> {
-    let timeout = value.parse::<f64>().ok().and_then(|secs| Duration::try_from_secs_f64(secs).ok());
-    match timeout {
-        Some(t) if t.is_zero() => None,
-        Some(t) => Some(t),
-        None => common::usage_error(&format!("--idle-timeout needs seconds, not {value:?}"), USAGE),
-    }
-}
-
 fn main() -> ExitCode {
-    let (args, idle_timeout) = parse_args();
-    common::serve(&args, ChatServer { room: Room::default(), idle_timeout })
+    let (args, limits) =
+        common::parse_server("127.0.0.1:8082", USAGE, common::Limits::default(), |option, _| {
+            if option == "--workers" {
+                common::usage_error("--workers: chat_server has one room per process", USAGE);
+            }
+            false
+        });
+    common::serve_with_limits(&args, &limits, |conns| ChatServer { room: Room::default(), conns })
 }

@@ -5,6 +5,15 @@
 //! (`Dispatcher::with_send`, asyncore's `dispatcher_with_send`) so a
 //! handler can answer without caring whether the socket takes it all now.
 //!
+//! Beyond the manual, what a server facing the internet needs, each a
+//! flag with a safe default (see `--help`): a client that goes silent or
+//! stops reading is closed (`--idle-timeout`, `--send-timeout`: the
+//! library's input and send timeouts), at most `--max-conns` connections
+//! are served at once (the rest wait in the listen backlog), and
+//! `--workers N` runs N loops on N threads. The machinery is in
+//! `examples/common`; here it is a line in `handle_accepted` (and the
+//! connection's place in `EchoHandler`) and the two lines of `main`.
+//!
 //! Run it with `cargo run --release --example echo_server`, then talk to it
 //! with `nc 127.0.0.1 8080`. `--addr 127.0.0.1:0` picks a free port; the
 //! first line on stdout is always `listening on HOST:PORT`.
@@ -39,25 +48,41 @@ mod common;
 use std::io;
 use std::process::ExitCode;
 
-use pollreactor::{Address, Channel, Dispatcher, Handler, LoopOptions, Reactor, Socket, WithSend};
+use pollreactor::{Address, Channel, CloseReason, Dispatcher, Handler, Socket, WithSend};
 
 const USAGE: &str = "\
 usage: echo_server [--addr HOST:PORT] [--backend poll|select|epoll] [--interest MODE]
+                   [--idle-timeout SECS] [--send-timeout SECS] [--max-conns N] [--workers N]
 
 Echoes back everything each client sends (the asyncore manual's example).
 
-  --addr HOST:PORT   where to listen (default 127.0.0.1:8080; port 0 picks one)
-  --backend NAME     poll, select or epoll (default poll)
-  --interest MODE    when-changed (default: a channel is asked readable()/
-                     writable() only after its own callbacks ran) or
-                     every-iteration (asyncore's way: every channel, every time)
-  -h, --help         this text
+  --addr HOST:PORT     where to listen (default 127.0.0.1:8080; port 0 picks one)
+  --backend NAME       poll, select or epoll (default poll)
+  --interest MODE      when-changed (default: a channel is asked readable()/
+                       writable() only after its own callbacks ran) or
+                       every-iteration (asyncore's way: every channel, every time)
+  --idle-timeout SECS  close a connection whose client sends nothing for SECS
+                       seconds (default 300; 0: never)
+  --send-timeout SECS  close a connection whose echo waits SECS seconds
+                       without a byte of it going out: the client stopped
+                       reading (default 60, as nginx's send_timeout; 0: never)
+  --max-conns N        serve at most N connections at once, per worker
+                       (default 10000; 0: no limit). At the limit the server
+                       stops accepting: new clients wait in the listen
+                       backlog, connected but unanswered, until one leaves
+  --workers N          N threads, each with its own loop and its own listener
+                       on the same address (SO_REUSEPORT; default 1)
+  -h, --help           this text
 
-The first line on stdout is `listening on HOST:PORT`.";
+The first line on stdout is `listening on HOST:PORT`. SIGINT and SIGTERM
+close every connection and exit 0.";
 
 /// One connection (`asyncore.dispatcher_with_send`): whatever arrives goes
-/// straight back.
-struct EchoHandler;
+/// straight back. Its place counts it against `--max-conns` until the
+/// channel is gone.
+struct EchoHandler {
+    _place: common::Place,
+}
 
 impl Handler<WithSend> for EchoHandler {
     fn handle_read(&mut self, ch: &mut Channel<'_, WithSend>) -> io::Result<()> {
@@ -66,11 +91,24 @@ impl Handler<WithSend> for EchoHandler {
         // send(2) when handle_read returns.
         ch.recv_with(8192, |ch, data| ch.send_buffered(data))
     }
+
+    /// The client closed, or a timeout passed: send what is queued, then
+    /// close (the layer's default), unless the client stopped reading
+    /// (`--send-timeout`): then what is queued would never go.
+    fn handle_close(&mut self, ch: &mut Channel<'_, WithSend>) -> io::Result<()> {
+        match ch.close_reason() {
+            Some(CloseReason::SendTimeout) => ch.close(),
+            _ => ch.close_when_done(),
+        }
+        Ok(())
+    }
 }
 
 /// The listener (`asyncore.dispatcher`): each accepted connection becomes
 /// an `EchoHandler` channel.
-struct EchoServer;
+struct EchoServer {
+    conns: common::Conns,
+}
 
 impl Handler for EchoServer {
     fn handle_accepted(&mut self, ch: &mut Channel<'_>, sock: Socket, addr: Address) -> io::Result<()> {
@@ -79,29 +117,18 @@ impl Handler for EchoServer {
         // No Nagle delay: each echo goes out as soon as it is written.
         sock.set_nodelay(true)?;
         // handler = EchoHandler(sock); `accepted` knows what accept said.
-        ch.context().add(Dispatcher::accepted(sock, addr).with_send(), EchoHandler)?;
+        let mut conn = Dispatcher::accepted(sock, addr).with_send();
+        let place = self.conns.admit(&mut conn); // --idle-timeout, --send-timeout, --max-conns
+        ch.context().add(conn, EchoHandler { _place: place })?;
         Ok(())
     }
 }
 
+/// `server = EchoServer('localhost', 8080)`, then `asyncore.loop()`: in
+/// each of `--workers` threads (create_socket, set_reuse_addr, bind,
+/// listen, and SIGINT or SIGTERM ending the loop, are in `common`).
 fn main() -> ExitCode {
-    let args = common::ServerArgs::parse("127.0.0.1:8080", USAGE);
-    match serve(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => common::fail(&format!("serving on {}", args.addr), e),
-    }
-}
-
-/// `server = EchoServer('localhost', 8080)`, then `asyncore.loop()`.
-fn serve(args: &common::ServerArgs) -> io::Result<()> {
-    // create_socket, set_reuse_addr, bind, listen: in one call.
-    let server = Dispatcher::listen_tcp(args.addr.as_str(), common::BACKLOG)?;
-    let addr = server.local_addr()?;
-    let mut reactor = Reactor::new();
-    reactor.set_interest_mode(args.interest); // --interest when-changed (default) | every-iteration
-    common::trace_if_asked(&mut reactor); // POLLREACTOR_TRACE=1: one line per iteration
-    reactor.add(server, EchoServer)?;
-    common::stop_on_signals(&mut reactor)?; // SIGINT, SIGTERM: close all, exit 0
-    common::say(&format!("listening on {addr}"));
-    reactor.run(LoopOptions::default().backend(args.backend).timeout(None))
+    let (args, limits) =
+        common::parse_server("127.0.0.1:8080", USAGE, common::Limits::default(), |_, _| false);
+    common::serve_with_limits(&args, &limits, |conns| EchoServer { conns })
 }

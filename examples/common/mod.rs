@@ -1,11 +1,18 @@
-//! What every example program shares: its command line and its messages.
+//! What every example program shares: its command line and its messages,
+//! and for the servers what makes them safe to expose: timeouts, a cap on
+//! connections, and worker threads.
 #![allow(dead_code)] // each example uses part of this module
 
-use std::io::Write;
+use std::cell::Cell;
+use std::io::{self, Write};
 use std::process::ExitCode;
+use std::rc::Rc;
+use std::sync::mpsc;
+use std::time::Duration;
 
 use pollreactor::{
-    Backend, Context, Dispatcher, Handler, InterestMode, LoopOptions, ParseBackendError, Reactor,
+    Address, Backend, Channel, Context, Dispatcher, Handler, InterestMode, LogKind, LoopOptions,
+    ParseBackendError, Reactor, Socket, Token, Waker, ACCEPT_BATCH,
 };
 
 /// The options of the example servers: `--addr HOST:PORT --backend NAME
@@ -19,34 +26,121 @@ pub struct ServerArgs {
 }
 
 impl ServerArgs {
-    /// Parses the command line; prints `usage` and exits for `--help`, or
-    /// prints the problem and exits 2 for anything it does not understand.
-    pub fn parse(default_addr: &str, usage: &str) -> ServerArgs {
-        let mut args = ServerArgs {
-            addr: default_addr.to_string(),
-            backend: Backend::Poll,
-            interest: InterestMode::WhenChanged,
-        };
-        let mut argv = std::env::args().skip(1);
-        while let Some(arg) = argv.next() {
-            match arg.as_str() {
-                "-h" | "--help" => {
-                    say(usage);
-                    std::process::exit(0);
-                }
-                "--addr" => args.addr = value_of(&arg, argv.next(), usage),
-                "--backend" => args.backend = backend_of(&value_of(&arg, argv.next(), usage), usage),
-                "--interest" => args.interest = interest_of(&value_of(&arg, argv.next(), usage), usage),
-                other => usage_error(&format!("unknown argument {other:?}"), usage),
-            }
-        }
-        args
+    /// The defaults: `addr`, poll, when-changed.
+    pub fn new(addr: &str) -> ServerArgs {
+        ServerArgs { addr: addr.to_string(), backend: Backend::Poll, interest: InterestMode::WhenChanged }
     }
+
+    /// Parses the command line (`--addr`, `--backend`, `--interest`);
+    /// prints `usage` and exits for `--help`, or prints the problem and
+    /// exits 2 for anything it does not understand.
+    pub fn parse(default_addr: &str, usage: &str) -> ServerArgs {
+        parse_command_line(default_addr, usage, |_, _| false)
+    }
+}
+
+/// What a server facing clients it does not trust needs (the options
+/// `--idle-timeout`, `--send-timeout`, `--max-conns`, `--workers`), with
+/// nginx's choices where it has one.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// A connection that sends nothing for this long is closed
+    /// (`Dispatcher::set_input_timeout`). `None`: never.
+    pub idle_timeout: Option<Duration>,
+    /// A connection whose queued output does not move for this long (the
+    /// client stopped reading) is closed (`Dispatcher::set_send_timeout`;
+    /// nginx's `send_timeout`). `None`: never.
+    pub send_timeout: Option<Duration>,
+    /// The most connections a worker serves at once; at the limit it stops
+    /// accepting, and new clients wait in the listen backlog. `None`: no limit.
+    pub max_conns: Option<usize>,
+    /// How many threads serve, each with its own reactor and listener.
+    pub workers: usize,
+}
+
+impl Default for Limits {
+    /// Idle 300 s, send 60 s, 10,000 connections, one worker.
+    fn default() -> Limits {
+        Limits {
+            idle_timeout: Some(Duration::from_secs(300)),
+            send_timeout: Some(Duration::from_secs(60)),
+            max_conns: Some(10_000),
+            workers: 1,
+        }
+    }
+}
+
+/// Parses a server's command line: `--addr`, `--backend`, `--interest`,
+/// the [`Limits`] options (`limits` holds the defaults), and whatever
+/// `extra(option, rest_of_argv)` takes (it returns false for an option it
+/// does not know, and may refuse one of ours with [`usage_error`]).
+pub fn parse_server(
+    default_addr: &str,
+    usage: &str,
+    mut limits: Limits,
+    mut extra: impl FnMut(&str, &mut dyn Iterator<Item = String>) -> bool,
+) -> (ServerArgs, Limits) {
+    let args = parse_command_line(default_addr, usage, |option, argv| {
+        if extra(option, argv) {
+            return true;
+        }
+        match option {
+            "--idle-timeout" => limits.idle_timeout = seconds_of(option, argv.next(), usage),
+            "--send-timeout" => limits.send_timeout = seconds_of(option, argv.next(), usage),
+            "--max-conns" => limits.max_conns = Some(count_of(option, argv.next(), usage)).filter(|&n| n > 0),
+            "--workers" => limits.workers = count_of(option, argv.next(), usage).max(1),
+            _ => return false,
+        }
+        true
+    });
+    (args, limits)
+}
+
+/// The loop every server's parser runs: the options of [`ServerArgs`],
+/// and `more(option, rest_of_argv)` for the others.
+fn parse_command_line(
+    default_addr: &str,
+    usage: &str,
+    mut more: impl FnMut(&str, &mut dyn Iterator<Item = String>) -> bool,
+) -> ServerArgs {
+    let mut args = ServerArgs::new(default_addr);
+    let mut argv = std::env::args().skip(1);
+    while let Some(arg) = argv.next() {
+        match arg.as_str() {
+            "-h" | "--help" => {
+                say(usage);
+                std::process::exit(0);
+            }
+            "--addr" => args.addr = value_of(&arg, argv.next(), usage),
+            "--backend" => args.backend = backend_of(&value_of(&arg, argv.next(), usage), usage),
+            "--interest" => args.interest = interest_of(&value_of(&arg, argv.next(), usage), usage),
+            other if more(other, &mut argv) => {}
+            other => usage_error(&format!("unknown argument {other:?}"), usage),
+        }
+    }
+    args
 }
 
 /// The value after an option, or a usage error if there is none.
 pub fn value_of(option: &str, value: Option<String>, usage: &str) -> String {
     value.unwrap_or_else(|| usage_error(&format!("{option} needs a value"), usage))
+}
+
+/// A number of seconds (fractions allowed) after `option`; 0 means never
+/// (`None`).
+pub fn seconds_of(option: &str, value: Option<String>, usage: &str) -> Option<Duration> {
+    let value = value_of(option, value, usage);
+    match value.parse::<f64>().ok().and_then(|secs| Duration::try_from_secs_f64(secs).ok()) {
+        Some(t) if t.is_zero() => None,
+        Some(t) => Some(t),
+        None => usage_error(&format!("{option} needs seconds, not {value:?}"), usage),
+    }
+}
+
+/// A whole number after `option`.
+pub fn count_of(option: &str, value: Option<String>, usage: &str) -> usize {
+    let value = value_of(option, value, usage);
+    value.parse().unwrap_or_else(|_| usage_error(&format!("{option} needs a number, not {value:?}"), usage))
 }
 
 /// The backend `--backend NAME` names, or a usage error.
@@ -90,17 +184,33 @@ fn program() -> String {
     std::env::args().next().and_then(|p| p.rsplit('/').next().map(str::to_string)).unwrap_or_default()
 }
 
-/// The listen backlog of every example server: not the manual's 5, since
-/// wrk opens 100 connections at once, and a full backlog drops SYNs.
-pub const BACKLOG: i32 = 128;
+/// The listen backlog of every example server: nginx's on Linux (511),
+/// not the manual's 5. wrk opens 100 connections at once, a full backlog
+/// drops SYNs, and at `--max-conns` the backlog is where clients wait.
+pub const BACKLOG: i32 = 511;
+
+/// Closes every channel and ends the loop: what SIGINT and SIGTERM do.
+pub fn stop(ctx: &mut Context) {
+    ctx.close_all();
+    ctx.exit_now();
+}
 
 /// SIGINT and SIGTERM close every channel and end the loop, so the
 /// program exits 0.
 pub fn stop_on_signals(reactor: &mut Reactor) -> std::io::Result<()> {
+    stop_all_on_signals(reactor, Vec::new())
+}
+
+/// SIGINT and SIGTERM stop this reactor and, through their wakers, the
+/// other workers' (only one reactor per process receives signals).
+fn stop_all_on_signals(reactor: &mut Reactor, others: Vec<Waker>) -> std::io::Result<()> {
     for signal in [libc::SIGINT, libc::SIGTERM] {
-        reactor.on_signal(signal, |ctx: &mut Context| {
-            ctx.close_all();
-            ctx.exit_now();
+        let others = others.clone();
+        reactor.on_signal(signal, move |ctx: &mut Context| {
+            for waker in &others {
+                waker.post(stop);
+            }
+            stop(ctx);
         })?;
     }
     Ok(())
@@ -113,9 +223,9 @@ pub fn trace_if_asked(reactor: &mut Reactor) {
     }
 }
 
-/// What the other example servers' `main` does (echo_server spells it
-/// out): listen on `args.addr`, print `listening on HOST:PORT`, and run
-/// the loop until SIGINT or SIGTERM, which close every channel and exit 0.
+/// Listens on `args.addr`, prints `listening on HOST:PORT`, and runs the
+/// loop until SIGINT or SIGTERM, which close every channel and exit 0:
+/// one thread, no limits (see [`serve_with_limits`] for those).
 pub fn serve(args: &ServerArgs, listener: impl Handler) -> ExitCode {
     let run = || -> std::io::Result<()> {
         let server = Dispatcher::listen_tcp(args.addr.as_str(), BACKLOG)?;
@@ -139,4 +249,258 @@ pub fn new_reactor() -> Reactor {
     let mut reactor = Reactor::new();
     trace_if_asked(&mut reactor);
     reactor
+}
+
+// ---------------------------------------------------------------------------
+// --idle-timeout, --send-timeout and --max-conns: one worker's connections
+// ---------------------------------------------------------------------------
+
+/// One worker's connections: the timeouts each gets and how many there
+/// are, against `--max-conns`. The listener's handler gets one (a cheap
+/// clone) and calls [`admit`](Conns::admit) for each connection it adds.
+///
+/// The policy at the limit is the library's when it runs out of
+/// descriptors (EMFILE): stop accepting. The listener's `readable()` answers false while the
+/// worker is full, so no accept(2) is made, the listener's fd leaves the
+/// wait (with `POLLREACTOR_TRACE=1` it is gone from `want[]`), and new
+/// clients wait in the kernel's listen backlog: connected, unanswered.
+/// When a connection ends, the listener is asked again and accepts the
+/// next one.
+#[derive(Clone)]
+pub struct Conns(Rc<Shared>);
+
+struct Shared {
+    limits: Limits,
+    /// How many connections hold a [`Place`].
+    open: Cell<usize>,
+    /// The listener told the reactor it stopped accepting (a `readable()`
+    /// that answered false because the worker was full).
+    stopped: Cell<bool>,
+    listener: Cell<Option<Token>>,
+    /// This reactor's waker, for the word "accept again" (see [`Place`]).
+    waker: Waker,
+}
+
+impl Conns {
+    fn new(limits: Limits, waker: Waker) -> Conns {
+        Conns(Rc::new(Shared {
+            limits,
+            open: Cell::new(0),
+            stopped: Cell::new(false),
+            listener: Cell::new(None),
+            waker,
+        }))
+    }
+
+    /// Gives a new connection its timeouts (`--idle-timeout` as an input
+    /// timeout: only what the client sends counts; `--send-timeout`) and
+    /// counts it. The returned [`Place`] belongs in the connection's
+    /// handler: it counts the connection until the handler is dropped.
+    pub fn admit<L>(&self, conn: &mut Dispatcher<L>) -> Place {
+        conn.set_input_timeout(self.0.limits.idle_timeout);
+        conn.set_send_timeout(self.0.limits.send_timeout);
+        self.0.open.set(self.0.open.get() + 1);
+        Place(self.clone())
+    }
+
+    /// Whether another connection may be accepted.
+    pub fn has_room(&self) -> bool {
+        self.0.limits.max_conns.is_none_or(|max| self.0.open.get() < max)
+    }
+}
+
+/// A connection's place under `--max-conns`, kept in its handler.
+///
+/// The reactor drops a channel's handler when the channel leaves the map,
+/// however it ended: a close the library made (after `handle_close`), the
+/// program's own `close()` (which skips `handle_close`), `close_all`. So
+/// counting in `Drop` misses none of them.
+///
+/// If the listener had stopped accepting, it must be asked `readable()`
+/// again: in the servers' `--interest when-changed` mode the reactor asks
+/// a channel only after its own callbacks ran or when told with
+/// `Context::interest_changed`. A handler being dropped has no `Context`
+/// at hand, so the word goes through the reactor's own [`Waker`]: the
+/// closure runs on this loop's thread at its next iteration.
+pub struct Place(Conns);
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        let shared = &self.0 .0;
+        shared.open.set(shared.open.get() - 1);
+        if shared.stopped.replace(false) {
+            if let Some(listener) = shared.listener.get() {
+                shared.waker.post(move |ctx| ctx.interest_changed(listener));
+            }
+        }
+    }
+}
+
+/// A listener's handler under `--max-conns`: `inner` makes the
+/// connections (its `handle_accepted`), this decides when to accept.
+struct Capped<H> {
+    inner: H,
+    conns: Conns,
+}
+
+impl<H: Handler> Handler for Capped<H> {
+    /// Not while the worker is full: the listener leaves the wait, and
+    /// new clients wait in the backlog.
+    fn readable(&mut self, d: &Dispatcher) -> bool {
+        if !self.conns.has_room() {
+            self.conns.0.stopped.set(true);
+            return false;
+        }
+        self.inner.readable(d)
+    }
+
+    /// The default `handle_accept`, which accepts up to `ACCEPT_BATCH`
+    /// connections per event, but stopping at the limit: the rest stay in
+    /// the backlog.
+    fn handle_accept(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
+        for _ in 0..ACCEPT_BATCH {
+            if !self.conns.has_room() {
+                return Ok(());
+            }
+            match ch.accept()? {
+                Some((sock, addr)) => self.inner.handle_accepted(ch, sock, addr)?,
+                None if ch.accept_paused() => {
+                    let message = format!("{ch:?} is out of descriptors: not accepting for a while");
+                    self.inner.log_info(&message, LogKind::Error);
+                    return Ok(());
+                }
+                None => return Ok(()),
+            }
+            if !ch.accepting() {
+                return Ok(()); // handle_accepted closed the listener
+            }
+        }
+        Ok(())
+    }
+
+    fn handle_accepted(&mut self, ch: &mut Channel<'_>, sock: Socket, addr: Address) -> io::Result<()> {
+        self.inner.handle_accepted(ch, sock, addr)
+    }
+
+    fn handle_error(&mut self, ch: &mut Channel<'_>, err: io::Error) {
+        self.inner.handle_error(ch, err)
+    }
+
+    fn log_info(&mut self, message: &str, kind: LogKind) {
+        self.inner.log_info(message, kind)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// --workers: one reactor per thread
+// ---------------------------------------------------------------------------
+
+/// Serves `args.addr` with `limits`: `limits.workers` threads, each with
+/// its own reactor and its own listener on the same address (with
+/// `SO_REUSEPORT` when there is more than one: the kernel spreads the
+/// connections among them), whose handler `listener(conns)` makes.
+/// Prints `listening on HOST:PORT` once, when every worker listens, and
+/// runs until SIGINT or SIGTERM, which close every channel of every
+/// worker and exit 0.
+///
+/// Each worker's `--max-conns` is its own, as nginx's `worker_connections`.
+/// The kernel puts each new connection in one listener's backlog
+/// (`SO_REUSEPORT` hashes it), so a client parked at a full worker waits
+/// for that worker, even while another has room.
+pub fn serve_with_limits<H: Handler>(
+    args: &ServerArgs,
+    limits: &Limits,
+    listener: impl Fn(Conns) -> H + Sync,
+) -> ExitCode {
+    match run_workers(args, limits, &listener) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&format!("serving on {}", args.addr), e),
+    }
+}
+
+/// A worker's reactor, its listener added, ready to run; and its waker.
+fn worker<H: Handler>(
+    args: &ServerArgs,
+    limits: &Limits,
+    server: Dispatcher,
+    listener: &impl Fn(Conns) -> H,
+) -> io::Result<(Reactor, Waker)> {
+    let mut reactor = Reactor::new();
+    reactor.set_interest_mode(args.interest);
+    trace_if_asked(&mut reactor);
+    let waker = reactor.waker()?;
+    let conns = Conns::new(*limits, waker.clone());
+    let token = reactor.add(server, Capped { inner: listener(conns.clone()), conns: conns.clone() })?;
+    conns.0.listener.set(Some(token));
+    Ok((reactor, waker))
+}
+
+fn run_workers<H: Handler>(
+    args: &ServerArgs,
+    limits: &Limits,
+    listener: &(impl Fn(Conns) -> H + Sync),
+) -> io::Result<()> {
+    let options = LoopOptions::default().backend(args.backend).timeout(None);
+    // The first listener is bound here; the others, in their threads, to
+    // the port it got (`--addr HOST:0` picks one).
+    let server = if limits.workers > 1 {
+        Dispatcher::listen_tcp_shared(args.addr.as_str(), BACKLOG)?
+    } else {
+        Dispatcher::listen_tcp(args.addr.as_str(), BACKLOG)?
+    };
+    let addr = server.local_addr()?.to_string();
+    let (mut main, main_waker) = worker(args, limits, server, listener)?;
+    std::thread::scope(|scope| {
+        // Each worker sends its waker (or why it could not start) once it listens.
+        let (ready_tx, ready) = mpsc::channel();
+        let threads: Vec<_> = (1..limits.workers)
+            .map(|_| {
+                let (ready_tx, main_waker, addr) = (ready_tx.clone(), main_waker.clone(), &addr);
+                scope.spawn(move || -> io::Result<()> {
+                    let started = Dispatcher::listen_tcp_shared(addr.as_str(), BACKLOG)
+                        .and_then(|server| worker(args, limits, server, listener));
+                    let mut reactor = match started {
+                        Ok((reactor, waker)) => {
+                            let _ = ready_tx.send(Ok(waker));
+                            reactor
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return Ok(()); // the main thread reports it
+                        }
+                    };
+                    drop(ready_tx);
+                    let result = reactor.run(options);
+                    if result.is_err() {
+                        main_waker.post(stop); // one worker failing ends them all
+                    }
+                    result
+                })
+            })
+            .collect();
+        drop(ready_tx);
+        let mut result = Ok(());
+        let mut wakers = Vec::new();
+        for _ in 1..limits.workers {
+            match ready.recv() {
+                Ok(Ok(waker)) => wakers.push(waker),
+                Ok(Err(e)) => result = result.and(Err(e)),
+                Err(_) => break, // a worker panicked: its join says so
+            }
+        }
+        if result.is_ok() {
+            result = stop_all_on_signals(&mut main, wakers.clone()).and_then(|()| {
+                say(&format!("listening on {addr}"));
+                main.run(options)
+            });
+        }
+        for waker in &wakers {
+            waker.post(stop);
+        }
+        for thread in threads {
+            let ended = thread.join().unwrap_or_else(|_| Err(io::Error::other("a worker thread panicked")));
+            result = result.and(ended);
+        }
+        result
+    })
 }

@@ -18,6 +18,16 @@
 //! with the client's bytes unread, would send a reset that can destroy the
 //! answer before the client reads it.
 //!
+//! And what a server exposed to the internet needs (see `--help` for the
+//! flags and their defaults, nginx's): a request head must be complete
+//! within `--header-timeout` of its first byte (a client dribbling one
+//! byte every few seconds is closed with a 408, however many bytes it
+//! sends: a deadline set when the head begins, checked by a timer of the
+//! channel's own), a client may wait `--idle-timeout` between keep-alive
+//! requests, one that stops reading is closed after `--send-timeout`, at
+//! most `--max-conns` connections are served at once, and `--workers N`
+//! runs N loops on N threads. The last three come from `examples/common`.
+//!
 //! Every GET gets the same answer, `Hello, world!`. Try it with
 //! `cargo run --release --example http_server` and `curl -v http://127.0.0.1:8081/`.
 
@@ -27,13 +37,15 @@ mod parse;
 
 use std::io;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parse::{is_empty_line, parse_chunk_size, parse_request, Body, Method, Refusal, Request, MAX_BODY};
-use pollreactor::{Address, Channel, Chat, Dispatcher, Handler, Socket, Terminator};
+use pollreactor::{Address, Channel, Chat, CloseReason, Dispatcher, Handler, Socket, Terminator};
 
 const USAGE: &str = "\
-usage: http_server [--addr HOST:PORT] [--backend poll|select|epoll]
+usage: http_server [--addr HOST:PORT] [--backend poll|select|epoll] [--interest MODE]
+                   [--header-timeout SECS] [--idle-timeout SECS] [--send-timeout SECS]
+                   [--max-conns N] [--workers N]
 
 Answers every HTTP GET with `Hello, world!` (HTTP/1.1, keep-alive,
 pipelining), and HEAD with the same headers and no body. Requests are
@@ -46,27 +58,50 @@ Refused requests get, with `Connection: close`:
        or conflicting Content-Length; a Transfer-Encoding that does not
        end in chunked; HTTP/1.1 without Host
   405  a method other than GET and HEAD
+  408  a request head not complete within --header-timeout
   413  a body over 1 MiB
   414  a request line over 8 KiB
   431  a request head over 8 KiB
   501  a transfer coding before chunked (`gzip, chunked`)
   505  an HTTP version other than 1.x
-After an answer that ends the connection (these, or `Connection: close`),
-the server reads no more requests: it sends the answer, stops writing,
-and drops what the client still sends (up to 1 MiB, for up to 2 s)
-before it closes.
+After an answer that ends the connection (these but 408, or `Connection:
+close`), the server reads no more requests: it sends the answer, stops
+writing, and drops what the client still sends (up to 1 MiB, for up to
+2 s) before it closes. A 408 is sent, and the connection closed, at once.
 
-  --addr HOST:PORT   where to listen (default 127.0.0.1:8081; port 0 picks one)
-  --backend NAME     poll, select or epoll (default poll)
-  -h, --help         this text
+  --addr HOST:PORT       where to listen (default 127.0.0.1:8081; port 0 picks one)
+  --backend NAME         poll, select or epoll (default poll)
+  --interest MODE        when-changed (default) or every-iteration (asyncore's)
+  --header-timeout SECS  a request head must be complete within SECS seconds
+                         of its first byte (of the connection, for the first
+                         request): 408 and close (default 60, as nginx's
+                         client_header_timeout; 0: never)
+  --idle-timeout SECS    close a connection whose client sends nothing for
+                         SECS seconds: between keep-alive requests (default
+                         75, as nginx's keepalive_timeout), or within a body
+                         (0: never)
+  --send-timeout SECS    close a connection whose answers wait SECS seconds
+                         without a byte going out: the client stopped reading
+                         (default 60, as nginx's send_timeout; 0: never)
+  --max-conns N          serve at most N connections at once, per worker
+                         (default 10000; 0: no limit). At the limit the server
+                         stops accepting: new clients wait in the listen
+                         backlog, connected but unanswered, until one leaves
+  --workers N            N threads, each with its own loop and its own listener
+                         on the same address (SO_REUSEPORT; default 1)
+  -h, --help             this text
 
-The first line on stdout is `listening on HOST:PORT`.";
+The first line on stdout is `listening on HOST:PORT`. SIGINT and SIGTERM
+close every connection and exit 0.";
 
 const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n\r\nHello, world!";
 const OK_KEEP_ALIVE: &[u8] =
     b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\nConnection: keep-alive\r\n\r\nHello, world!";
 const OK_CLOSE: &[u8] =
     b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nHello, world!";
+/// The answer to a request head that took longer than `--header-timeout`.
+const REQUEST_TIMEOUT: &[u8] =
+    b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 /// The body at the end of each `OK` answer, which a HEAD answer leaves out.
 const BODY: &[u8] = b"Hello, world!";
 
@@ -80,6 +115,10 @@ const MAX_CHUNK_LINE: usize = 1024;
 const LINGER_TIME: Duration = Duration::from_secs(2);
 /// How much a lingering close reads and drops before it gives up.
 const LINGER_BYTES: usize = 1 << 20;
+/// `--header-timeout`'s default: nginx's `client_header_timeout`.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(60);
+/// `--idle-timeout`'s default: nginx's `keepalive_timeout`.
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(75);
 
 /// What the next record of a connection's input is.
 #[derive(Debug)]
@@ -98,8 +137,8 @@ enum State {
     /// A line of the trailer section after the last chunk.
     Trailers,
     /// Requests are over: the last answer goes out, then the write side is
-    /// shut; what the client still sends is dropped (and counted) until it
-    /// closes.
+    /// shut (or, after a 408, the connection closed); what the client still
+    /// sends is dropped (and counted) until it closes.
     Lingering { dropped: usize },
 }
 
@@ -116,6 +155,16 @@ struct HttpChannel {
     close_after: bool,
     /// The size of the chunked body read so far.
     body_len: usize,
+    /// `--header-timeout`: how long a request head may take.
+    header_timeout: Option<Duration>,
+    /// When the head being read began (`None` between requests).
+    head_since: Option<Instant>,
+    /// A timer checks `head_since` (one at a time, started when a head
+    /// begins and none is running, so a busy keep-alive connection does
+    /// not start one per request).
+    head_clock: bool,
+    /// The connection's place under `--max-conns`, freed with the handler.
+    _place: common::Place,
 }
 
 impl Handler<Chat> for HttpChannel {
@@ -123,6 +172,10 @@ impl Handler<Chat> for HttpChannel {
     /// body bytes are dropped, since nothing here wants them.
     fn collect_incoming_data(&mut self, ch: &mut Channel<'_, Chat>, data: &[u8]) -> io::Result<()> {
         match &mut self.state {
+            State::Head => {
+                self.head_begins(ch);
+                ch.collect(data);
+            }
             State::Body | State::ChunkData => {}
             State::Lingering { dropped, .. } => {
                 *dropped += data.len();
@@ -173,16 +226,84 @@ impl Handler<Chat> for HttpChannel {
         }
         ch.close();
     }
+
+    /// The client closed, or a timeout passed: send what is queued, then
+    /// close (the layer's default), unless the client stopped reading
+    /// (`--send-timeout`): then what is queued would never go.
+    fn handle_close(&mut self, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
+        match ch.close_reason() {
+            Some(CloseReason::SendTimeout) => ch.close(),
+            _ => ch.close_when_done(),
+        }
+        Ok(())
+    }
 }
 
 impl HttpChannel {
-    fn new() -> HttpChannel {
-        HttpChannel { state: State::Head, line_start: 0, answer: OK, close_after: false, body_len: 0 }
+    fn new(header_timeout: Option<Duration>, place: common::Place) -> HttpChannel {
+        HttpChannel {
+            state: State::Head,
+            line_start: 0,
+            answer: OK,
+            close_after: false,
+            body_len: 0,
+            header_timeout,
+            head_since: None,
+            head_clock: false,
+            _place: place,
+        }
+    }
+
+    /// A request head begins (its first byte, or for the first request
+    /// the connection, as nginx counts): it must be complete within
+    /// `--header-timeout`, however slowly its bytes come.
+    fn head_begins(&mut self, ch: &mut Channel<'_, Chat>) {
+        if let (None, Some(limit)) = (self.head_since, self.header_timeout) {
+            self.head_since = Some(Instant::now());
+            if !self.head_clock {
+                self.check_head_in(ch, limit);
+            }
+        }
+    }
+
+    /// Starts the timer that checks the head's deadline: a timer of the
+    /// channel's own, cancelled if the channel closes first.
+    fn check_head_in(&mut self, ch: &mut Channel<'_, Chat>, delay: Duration) {
+        self.head_clock = true;
+        ch.call_later(delay, |h: &mut HttpChannel, ch: &mut Channel<'_, Chat>| h.check_head(ch));
+    }
+
+    /// The head's deadline, checked: passed, a 408 and close; not yet (a
+    /// later head began since the timer started), check again then; no
+    /// head being read, the timer stops until the next one begins.
+    fn check_head(&mut self, ch: &mut Channel<'_, Chat>) {
+        self.head_clock = false;
+        let (Some(since), Some(limit)) = (self.head_since, self.header_timeout) else { return };
+        match (since + limit).checked_duration_since(Instant::now()) {
+            Some(left) if !left.is_zero() => self.check_head_in(ch, left),
+            _ => self.too_slow(ch),
+        }
+    }
+
+    /// The head took too long: a 408, and the connection closes once it
+    /// is out (no lingering: a client this slow gets no more time).
+    fn too_slow(&mut self, ch: &mut Channel<'_, Chat>) {
+        self.head_since = None;
+        self.state = State::Lingering { dropped: 0 };
+        ch.set_terminator(Terminator::None);
+        ch.set_max_record(None);
+        ch.clear_incoming();
+        if ch.push(REQUEST_TIMEOUT).is_ok() {
+            ch.close_when_done();
+        } else {
+            ch.close();
+        }
     }
 
     /// A line of a request head. The lines are collected until the empty
     /// line that ends the head, which is then parsed.
     fn head_line(&mut self, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
+        self.head_begins(ch);
         if !is_empty_line(&ch.incoming()[self.line_start..]) {
             self.keep_line(ch);
             return Ok(());
@@ -195,6 +316,7 @@ impl HttpChannel {
         let request = parse_request(&ch.incoming()[..self.line_start]);
         ch.clear_incoming();
         self.line_start = 0;
+        self.head_since = None; // the head is complete: its deadline is met
         let Request { method, keep_alive, say_keep_alive, body } = match request {
             Ok(request) => request,
             Err(refusal) => return self.refuse(ch, refusal),
@@ -297,6 +419,7 @@ impl HttpChannel {
     /// does, or after [`LINGER_TIME`], or [`LINGER_BYTES`].
     fn linger(&mut self, ch: &mut Channel<'_, Chat>, answer: &[u8]) -> io::Result<()> {
         self.state = State::Lingering { dropped: 0 };
+        self.head_since = None;
         ch.set_terminator(Terminator::None);
         ch.set_max_record(None);
         ch.clear_incoming();
@@ -310,7 +433,10 @@ impl HttpChannel {
 
 /// The listener (`asyncore.dispatcher`): each connection becomes a chat
 /// channel split at line ends.
-struct HttpServer;
+struct HttpServer {
+    conns: common::Conns,
+    header_timeout: Option<Duration>,
+}
 
 impl Handler for HttpServer {
     fn handle_accepted(&mut self, ch: &mut Channel<'_>, sock: Socket, _addr: Address) -> io::Result<()> {
@@ -319,12 +445,23 @@ impl Handler for HttpServer {
         let mut conn = Dispatcher::new(sock)?.with_chat();
         conn.set_terminator(b"\n");
         conn.set_max_record(Some(MAX_HEAD));
-        ch.context().add(conn, HttpChannel::new())?;
+        let place = self.conns.admit(&mut conn); // --idle-timeout, --send-timeout, --max-conns
+        let t = ch.context().add(conn, HttpChannel::new(self.header_timeout, place))?;
+        // The first request's head is due within --header-timeout of the connection.
+        ch.context().call(t, |h: &mut HttpChannel, ch: &mut Channel<'_, Chat>| h.head_begins(ch));
         Ok(())
     }
 }
 
 fn main() -> ExitCode {
-    let args = common::ServerArgs::parse("127.0.0.1:8081", USAGE);
-    common::serve(&args, HttpServer)
+    let mut header_timeout = Some(HEADER_TIMEOUT);
+    let defaults = common::Limits { idle_timeout: Some(KEEPALIVE_TIMEOUT), ..common::Limits::default() };
+    let (args, limits) = common::parse_server("127.0.0.1:8081", USAGE, defaults, |option, argv| {
+        let ours = option == "--header-timeout";
+        if ours {
+            header_timeout = common::seconds_of(option, argv.next(), USAGE);
+        }
+        ours
+    });
+    common::serve_with_limits(&args, &limits, |conns| HttpServer { conns, header_timeout })
 }

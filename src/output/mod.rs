@@ -130,13 +130,19 @@ pub(crate) fn buffered_writable<L>(d: &Dispatcher<L>) -> bool {
 }
 
 /// `handle_close()` of the buffered layers: a warning, then send what is
-/// queued and close.
+/// queued and close (at once for a send timeout: the queue is stuck).
 pub(crate) fn buffered_close<L: Buffered, H: Handler<L> + ?Sized>(
     h: &mut H,
     ch: &mut Channel<'_, L>,
 ) -> io::Result<()> {
     h.log_info("unhandled close event", LogKind::Warning);
-    ch.close_when_done();
+    if ch.close_reason() == Some(crate::CloseReason::SendTimeout) {
+        // The queue is what did not move: waiting for it to drain would
+        // only wait for the next send timeout.
+        ch.close();
+    } else {
+        ch.close_when_done();
+    }
     Ok(())
 }
 
