@@ -289,7 +289,8 @@ impl Reactor {
         self.interests.update(&mut self.ctx, &mut self.poller);
         if let Some(trace) = &mut self.ctx.trace {
             // Which channels were asked is news only when not all of them were.
-            let asked = (self.interests.mode == InterestMode::WhenChanged).then_some(&self.interests.asked[..]);
+            let asked =
+                (self.interests.mode == InterestMode::WhenChanged).then_some(&self.interests.asked[..]);
             trace.begin(backend, self.poller.registrations(), asked);
         }
         // 2. The wait: one poll(2), select(2) or epoll_wait(2), ending at the

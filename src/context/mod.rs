@@ -343,7 +343,6 @@ impl Context {
             self.read_buffer = buffer;
         }
     }
-
 }
 
 impl fmt::Debug for Context {

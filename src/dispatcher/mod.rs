@@ -16,8 +16,8 @@ use crate::timer::TimerId;
 
 mod calls;
 mod close;
-mod open;
 mod flow;
+mod open;
 mod timeouts;
 
 pub use close::CloseReason;

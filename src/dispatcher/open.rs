@@ -7,8 +7,8 @@ use std::os::fd::AsFd;
 use std::path::Path;
 
 use super::{Dispatcher, Pending, Plain, SEND_CHUNK};
-use crate::output::queue::OutQueue;
 use crate::address::{Address, Family, SockType};
+use crate::output::queue::OutQueue;
 use crate::socket::Socket;
 use crate::sys;
 
