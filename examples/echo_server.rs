@@ -48,7 +48,7 @@ mod common;
 use std::io;
 use std::process::ExitCode;
 
-use pollreactor::{Address, Channel, CloseReason, Dispatcher, Handler, Socket, WithSend};
+use pollreactor::{Address, Channel, Dispatcher, Handler, Reactor, Socket, WithSend};
 
 const USAGE: &str = "\
 usage: echo_server [--addr HOST:PORT] [--backend poll|select|epoll] [--interest MODE]
@@ -91,17 +91,6 @@ impl Handler<WithSend> for EchoHandler {
         // send(2) when handle_read returns.
         ch.recv_with(8192, |ch, data| ch.send_buffered(data))
     }
-
-    /// The client closed, or a timeout passed: send what is queued, then
-    /// close (the layer's default), unless the client stopped reading
-    /// (`--send-timeout`): then what is queued would never go.
-    fn handle_close(&mut self, ch: &mut Channel<'_, WithSend>) -> io::Result<()> {
-        match ch.close_reason() {
-            Some(CloseReason::SendTimeout) => ch.close(),
-            _ => ch.close_when_done(),
-        }
-        Ok(())
-    }
 }
 
 /// The listener (`asyncore.dispatcher`): each accepted connection becomes
@@ -124,11 +113,17 @@ impl Handler for EchoServer {
     }
 }
 
-/// `server = EchoServer('localhost', 8080)`, then `asyncore.loop()`: in
-/// each of `--workers` threads (create_socket, set_reuse_addr, bind,
-/// listen, and SIGINT or SIGTERM ending the loop, are in `common`).
 fn main() -> ExitCode {
     let (args, limits) =
         common::parse_server("127.0.0.1:8080", USAGE, common::Limits::default(), |_, _| false);
-    common::serve_with_limits(&args, &limits, |conns| EchoServer { conns })
+    common::workers(&args, &limits, serve)
+}
+
+/// `server = EchoServer('localhost', 8080)`, then `asyncore.loop()`: what
+/// each of the `--workers` threads runs (the flags are `common`'s).
+fn serve(mut worker: common::Worker<'_>) -> io::Result<()> {
+    let mut reactor = Reactor::new();
+    // create_socket, set_reuse_addr, bind, listen; --max-conns, --interest.
+    worker.add_listener(&mut reactor, |conns| EchoServer { conns })?;
+    reactor.run(worker.options())
 }

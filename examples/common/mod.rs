@@ -395,52 +395,135 @@ impl<H: Handler> Handler for Capped<H> {
 // --workers: one reactor per thread
 // ---------------------------------------------------------------------------
 
-/// Serves `args.addr` with `limits`: `limits.workers` threads, each with
-/// its own reactor and its own listener on the same address (with
-/// `SO_REUSEPORT` when there is more than one: the kernel spreads the
-/// connections among them), whose handler `listener(conns)` makes.
-/// Prints `listening on HOST:PORT` once, when every worker listens, and
-/// runs until SIGINT or SIGTERM, which close every channel of every
-/// worker and exit 0.
+/// One worker's part of `--workers`: what a server's own `serve` function
+/// needs to make its loop, which it then runs itself:
+///
+/// ```ignore
+/// let mut reactor = Reactor::new();
+/// worker.add_listener(&mut reactor, |conns| EchoServer { conns })?;
+/// reactor.run(worker.options())
+/// ```
+pub struct Worker<'a> {
+    args: &'a ServerArgs,
+    limits: &'a Limits,
+    /// The first worker's listener, bound before the threads start (so
+    /// `--addr HOST:0` has its port); the others bind the same address.
+    listener: Option<Dispatcher>,
+    addr: &'a str,
+    /// The first worker: it receives the signals and says `listening on`.
+    main: Option<mpsc::Receiver<io::Result<Waker>>>,
+    /// The others: tell the first one their waker once they listen.
+    ready: Option<mpsc::Sender<io::Result<Waker>>>,
+    /// The other workers' wakers, for the first one to stop them.
+    others: &'a std::sync::Mutex<Vec<Waker>>,
+}
+
+impl Worker<'_> {
+    /// Listens (create_socket, set_reuse_addr, bind, listen: in one call,
+    /// with `SO_REUSEPORT` when there are several workers) and adds the
+    /// listener, whose handler `listener(conns)` makes, to `reactor`, set
+    /// up as the command line says: `--interest`, `--max-conns`,
+    /// `POLLREACTOR_TRACE=1`; the first worker also takes SIGINT and
+    /// SIGTERM (ending every worker) and prints `listening on HOST:PORT`
+    /// once all listen.
+    pub fn add_listener<H: Handler>(
+        &mut self,
+        reactor: &mut Reactor,
+        listener: impl FnOnce(Conns) -> H,
+    ) -> io::Result<()> {
+        let started = self.start(reactor, listener);
+        if let Some(ready) = self.ready.take() {
+            // Another worker: the first one waits for this word.
+            let waker = started.as_ref().map_err(clone_err).and_then(|()| reactor.waker());
+            let _ = ready.send(waker);
+            return started;
+        }
+        // Every other worker's word, kept even after a failure, so that the
+        // ones that started can be stopped.
+        let (mut others, mut failed) = (Vec::new(), None);
+        for word in self.main.take().into_iter().flat_map(|ready| ready.into_iter()) {
+            match word {
+                Ok(waker) => others.push(waker),
+                Err(e) => failed = failed.or(Some(e)),
+            }
+        }
+        *self.others.lock().expect("no worker panics holding it") = others.clone();
+        started?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        stop_all_on_signals(reactor, others)?;
+        say(&format!("listening on {}", self.addr));
+        Ok(())
+    }
+
+    fn start<H: Handler>(
+        &mut self,
+        reactor: &mut Reactor,
+        listener: impl FnOnce(Conns) -> H,
+    ) -> io::Result<()> {
+        let server = match self.listener.take() {
+            Some(server) => server,
+            None => Dispatcher::listen_tcp_shared(self.addr, BACKLOG)?,
+        };
+        reactor.set_interest_mode(self.args.interest);
+        trace_if_asked(reactor);
+        let conns = Conns::new(*self.limits, reactor.waker()?);
+        let token = reactor.add(server, Capped { inner: listener(conns.clone()), conns: conns.clone() })?;
+        conns.0.listener.set(Some(token));
+        Ok(())
+    }
+
+    /// How the loop runs: the backend `--backend` names, no timeout.
+    pub fn options(&self) -> LoopOptions {
+        LoopOptions::default().backend(self.args.backend).timeout(None)
+    }
+}
+
+/// An `io::Error` to hand on while keeping the original.
+fn clone_err(e: &io::Error) -> io::Error {
+    io::Error::new(e.kind(), e.to_string())
+}
+
+/// Runs `serve` in each of `limits.workers` threads (the first one on
+/// this thread), each with a [`Worker`] to make its loop with; returns when
+/// all have ended (SIGINT or SIGTERM end them all; one failing ends them
+/// all too).
 ///
 /// Each worker's `--max-conns` is its own, as nginx's `worker_connections`.
 /// The kernel puts each new connection in one listener's backlog
 /// (`SO_REUSEPORT` hashes it), so a client parked at a full worker waits
 /// for that worker, even while another has room.
-pub fn serve_with_limits<H: Handler>(
+pub fn workers(
     args: &ServerArgs,
     limits: &Limits,
-    listener: impl Fn(Conns) -> H + Sync,
+    serve: impl Fn(Worker<'_>) -> io::Result<()> + Sync,
 ) -> ExitCode {
-    match run_workers(args, limits, &listener) {
+    match run_workers(args, limits, &serve) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("serving on {}", args.addr), e),
     }
 }
 
-/// A worker's reactor, its listener added, ready to run; and its waker.
-fn worker<H: Handler>(
+/// [`workers`], each running `listener(conns)` on its listener: what a
+/// server whose `serve` is only that needs.
+pub fn serve_with_limits<H: Handler>(
     args: &ServerArgs,
     limits: &Limits,
-    server: Dispatcher,
-    listener: &impl Fn(Conns) -> H,
-) -> io::Result<(Reactor, Waker)> {
-    let mut reactor = Reactor::new();
-    reactor.set_interest_mode(args.interest);
-    trace_if_asked(&mut reactor);
-    let waker = reactor.waker()?;
-    let conns = Conns::new(*limits, waker.clone());
-    let token = reactor.add(server, Capped { inner: listener(conns.clone()), conns: conns.clone() })?;
-    conns.0.listener.set(Some(token));
-    Ok((reactor, waker))
+    listener: impl Fn(Conns) -> H + Sync,
+) -> ExitCode {
+    workers(args, limits, |mut worker| {
+        let mut reactor = Reactor::new();
+        worker.add_listener(&mut reactor, &listener)?;
+        reactor.run(worker.options())
+    })
 }
 
-fn run_workers<H: Handler>(
+fn run_workers(
     args: &ServerArgs,
     limits: &Limits,
-    listener: &(impl Fn(Conns) -> H + Sync),
+    serve: &(impl Fn(Worker<'_>) -> io::Result<()> + Sync),
 ) -> io::Result<()> {
-    let options = LoopOptions::default().backend(args.backend).timeout(None);
     // The first listener is bound here; the others, in their threads, to
     // the port it got (`--addr HOST:0` picks one).
     let server = if limits.workers > 1 {
@@ -449,52 +532,39 @@ fn run_workers<H: Handler>(
         Dispatcher::listen_tcp(args.addr.as_str(), BACKLOG)?
     };
     let addr = server.local_addr()?.to_string();
-    let (mut main, main_waker) = worker(args, limits, server, listener)?;
+    let others = std::sync::Mutex::new(Vec::new());
+    let (ready_tx, ready) = mpsc::channel();
     std::thread::scope(|scope| {
-        // Each worker sends its waker (or why it could not start) once it listens.
-        let (ready_tx, ready) = mpsc::channel();
         let threads: Vec<_> = (1..limits.workers)
             .map(|_| {
-                let (ready_tx, main_waker, addr) = (ready_tx.clone(), main_waker.clone(), &addr);
-                scope.spawn(move || -> io::Result<()> {
-                    let started = Dispatcher::listen_tcp_shared(addr.as_str(), BACKLOG)
-                        .and_then(|server| worker(args, limits, server, listener));
-                    let mut reactor = match started {
-                        Ok((reactor, waker)) => {
-                            let _ = ready_tx.send(Ok(waker));
-                            reactor
-                        }
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e));
-                            return Ok(()); // the main thread reports it
-                        }
+                let ready_tx = ready_tx.clone();
+                let (addr, others) = (&addr, &others);
+                scope.spawn(move || {
+                    let worker = Worker {
+                        args,
+                        limits,
+                        listener: None,
+                        addr,
+                        main: None,
+                        ready: Some(ready_tx),
+                        others,
                     };
-                    drop(ready_tx);
-                    let result = reactor.run(options);
-                    if result.is_err() {
-                        main_waker.post(stop); // one worker failing ends them all
-                    }
-                    result
+                    serve(worker)
                 })
             })
             .collect();
         drop(ready_tx);
-        let mut result = Ok(());
-        let mut wakers = Vec::new();
-        for _ in 1..limits.workers {
-            match ready.recv() {
-                Ok(Ok(waker)) => wakers.push(waker),
-                Ok(Err(e)) => result = result.and(Err(e)),
-                Err(_) => break, // a worker panicked: its join says so
-            }
-        }
-        if result.is_ok() {
-            result = stop_all_on_signals(&mut main, wakers.clone()).and_then(|()| {
-                say(&format!("listening on {addr}"));
-                main.run(options)
-            });
-        }
-        for waker in &wakers {
+        let main = Worker {
+            args,
+            limits,
+            listener: Some(server),
+            addr: &addr,
+            main: Some(ready),
+            ready: None,
+            others: &others,
+        };
+        let mut result = serve(main);
+        for waker in others.lock().expect("no worker panics holding it").iter() {
             waker.post(stop);
         }
         for thread in threads {
