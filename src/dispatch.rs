@@ -135,6 +135,10 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
     }
 
     fn fail(&mut self, ctx: &mut Context, token: Token, err: io::Error) {
+        // Not registered: if the handler keeps the channel, the next ask
+        // must try again rather than find the "same" answer.
+        self.disp.wants = (false, false);
+        self.disp.reading = false;
         let mut ch = Channel::new(token, &mut self.disp, ctx);
         route_error(&mut self.handler, &mut ch, err);
         settle(&mut self.handler, &mut ch);

@@ -384,8 +384,13 @@ impl Handler for Acceptor {
     }
 
     fn handle_error(&mut self, _: &mut Channel<'_>, err: io::Error) {
-        // accept's transient errnos are all absorbed by Dispatcher::accept.
-        self.book.violation(format!("{:?} listener: handle_error({err})", self.proto));
+        // accept's transient errnos are all absorbed by Dispatcher::accept;
+        // what can reach a listener is a registration the backend refused
+        // (an injected epoll_ctl ENOMEM/ENOSPC): the listener stays open,
+        // and the reactor registers it again at the next iteration.
+        if !matches!(err.raw_os_error(), Some(libc::ENOMEM | libc::ENOSPC)) {
+            self.book.violation(format!("{:?} listener: handle_error({err})", self.proto));
+        }
     }
 
     fn handle_close(&mut self, _: &mut Channel<'_>) -> io::Result<()> {
