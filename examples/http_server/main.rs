@@ -40,7 +40,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use parse::{is_empty_line, parse_chunk_size, parse_request, Body, Method, Refusal, Request, MAX_BODY};
-use pollreactor::{Address, Channel, Chat, CloseReason, Dispatcher, Handler, Socket, Terminator};
+use pollreactor::{Address, Channel, Chat, Dispatcher, Handler, Socket, Terminator};
 
 const USAGE: &str = "\
 usage: http_server [--addr HOST:PORT] [--backend poll|select|epoll] [--interest MODE]
@@ -225,17 +225,6 @@ impl Handler<Chat> for HttpChannel {
             }
         }
         ch.close();
-    }
-
-    /// The client closed, or a timeout passed: send what is queued, then
-    /// close (the layer's default), unless the client stopped reading
-    /// (`--send-timeout`): then what is queued would never go.
-    fn handle_close(&mut self, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
-        match ch.close_reason() {
-            Some(CloseReason::SendTimeout) => ch.close(),
-            _ => ch.close_when_done(),
-        }
-        Ok(())
     }
 }
 

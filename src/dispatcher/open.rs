@@ -111,16 +111,7 @@ impl Dispatcher {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn listen_tcp(addr: impl ToSocketAddrs, backlog: i32) -> io::Result<Dispatcher> {
-        let addr = addr
-            .to_socket_addrs()?
-            .next()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the address resolved to nothing"))?;
-        let family = if addr.is_ipv4() { Family::Inet } else { Family::Inet6 };
-        let mut d = Dispatcher::create_socket(family, SockType::Stream)?;
-        d.set_reuse_addr()?;
-        d.bind(addr)?;
-        d.listen(backlog)?;
-        Ok(d)
+        Dispatcher::tcp_listener(addr, backlog, false)
     }
 
     /// Like [`listen_tcp`](Self::listen_tcp), with `SO_REUSEPORT` set
@@ -128,6 +119,11 @@ impl Dispatcher {
     /// reactor, share one address, and the kernel spreads the connections
     /// among them (one reactor per core, as nginx's workers).
     pub fn listen_tcp_shared(addr: impl ToSocketAddrs, backlog: i32) -> io::Result<Dispatcher> {
+        Dispatcher::tcp_listener(addr, backlog, true)
+    }
+
+    /// create, set_reuse_addr (and SO_REUSEPORT if `shared`), bind, listen.
+    fn tcp_listener(addr: impl ToSocketAddrs, backlog: i32, shared: bool) -> io::Result<Dispatcher> {
         let addr = addr
             .to_socket_addrs()?
             .next()
@@ -135,7 +131,9 @@ impl Dispatcher {
         let family = if addr.is_ipv4() { Family::Inet } else { Family::Inet6 };
         let mut d = Dispatcher::create_socket(family, SockType::Stream)?;
         d.set_reuse_addr()?;
-        d.sock()?.set_reuse_port(true)?;
+        if shared {
+            d.sock()?.set_reuse_port(true)?;
+        }
         d.bind(addr)?;
         d.listen(backlog)?;
         Ok(d)
