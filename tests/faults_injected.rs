@@ -45,8 +45,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use pollreactor::fault::{self, Site};
 use pollreactor::{
-    Address, Backend, Channel, Chat, CloseReason, Dispatcher, Family, Handler, LogKind, Reactor, SockType,
-    Socket, WithSend,
+    Address, Backend, Buffered, Channel, Chat, CloseReason, Dispatcher, Family, Handler, LogKind, Reactor,
+    SockType, Socket, WithSend,
 };
 
 /// The environment variable that fixes the seed.
@@ -224,12 +224,7 @@ impl Handler<WithSend> for EchoConn {
     }
 
     fn handle_close(&mut self, ch: &mut Channel<'_, WithSend>) -> io::Result<()> {
-        close_note(&self.book, self.key, &mut self.closes, ch.close_reason());
-        if ch.close_reason() == Some(CloseReason::EndOfFile) {
-            ch.close_when_done();
-        } else {
-            ch.close();
-        }
+        server_close(&self.book, self.key, &mut self.closes, ch);
         Ok(())
     }
 
@@ -240,6 +235,17 @@ impl Handler<WithSend> for EchoConn {
 
     fn log_info(&mut self, message: &str, kind: LogKind) {
         self.book.log(message, kind);
+    }
+}
+
+/// A server channel's `handle_close`: noted; after an end of file it sends
+/// what it still has queued, after anything else it closes at once.
+fn server_close<L: Buffered>(book: &Book, key: Key, closes: &mut u32, ch: &mut Channel<'_, L>) {
+    close_note(book, key, closes, ch.close_reason());
+    if ch.close_reason() == Some(CloseReason::EndOfFile) {
+        ch.close_when_done();
+    } else {
+        ch.close();
     }
 }
 
@@ -316,12 +322,7 @@ impl Handler<Chat> for ChatConn {
     }
 
     fn handle_close(&mut self, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
-        close_note(&self.book, self.key, &mut self.closes, ch.close_reason());
-        if ch.close_reason() == Some(CloseReason::EndOfFile) {
-            ch.close_when_done();
-        } else {
-            ch.close();
-        }
+        server_close(&self.book, self.key, &mut self.closes, ch);
         Ok(())
     }
 

@@ -84,30 +84,37 @@ impl Proxy {
     }
 
     /// The proxy's peak resident set (VmHWM), where /proc tells it.
-    fn peak_rss_kib(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
-        line.trim().trim_end_matches("kB").trim().parse().ok()
+    fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("the proxy's /proc status (it must still run)");
+        let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).expect("a VmHWM line");
+        line.trim().trim_end_matches("kB").trim().parse().expect("VmHWM in kB")
     }
 
-    /// How many descriptors the proxy has open, where /proc tells it.
-    fn open_fds(&self) -> Option<usize> {
-        Some(std::fs::read_dir(format!("/proc/{}/fd", self.child.id())).ok()?.count())
+    /// Fails unless the proxy's peak RSS is under [`RSS_LIMIT_KIB`].
+    fn assert_peak_rss_bounded(&self, what: &str) {
+        let rss = self.peak_rss_kib();
+        assert!(rss < RSS_LIMIT_KIB, "{what}: proxy peak RSS {rss} KiB");
+    }
+
+    /// How many descriptors the proxy has open.
+    fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id())).expect("the proxy's /proc fd list").count()
     }
 
     /// How many descriptors the proxy has with no connection, asked while
     /// exactly one client-backend pair is open (two of them). Not asked at
     /// start: the loop makes the epoll descriptor only once it runs.
-    fn idle_fds_with_one_pair_open(&self) -> Option<usize> {
-        self.open_fds().map(|n| n - 2)
+    fn idle_fds_with_one_pair_open(&self) -> usize {
+        self.open_fds() - 2
     }
 
     /// Waits until the proxy has `n` descriptors open again (its channels
     /// closed), failing after [`WAIT_LIMIT`].
-    fn wait_for_fds(&self, n: Option<usize>, what: &str) {
+    fn wait_for_fds(&self, n: usize, what: &str) {
         let deadline = Instant::now() + WAIT_LIMIT;
         while self.open_fds() != n {
-            assert!(Instant::now() < deadline, "{what}: {:?} descriptors open, not {n:?}", self.open_fds());
+            assert!(Instant::now() < deadline, "{what}: {} descriptors open, not {n}", self.open_fds());
             thread::sleep(Duration::from_millis(5)); // a close has no event to wait on here
         }
     }
@@ -367,10 +374,8 @@ fn one_gib_both_ways(backend: Backend) {
     join_by(far_end, deadline, "the backend");
     let elapsed = start.elapsed();
     let rss = proxy.peak_rss_kib();
-    eprintln!("{backend:?}: 1 GiB each way through the proxy in {elapsed:.1?}; proxy peak RSS {rss:?} KiB");
-    if let Some(rss) = rss {
-        assert!(rss < RSS_LIMIT_KIB, "{backend:?}: peak RSS {rss} KiB");
-    }
+    eprintln!("{backend:?}: 1 GiB each way through the proxy in {elapsed:.1?}; proxy peak RSS {rss} KiB");
+    proxy.assert_peak_rss_bounded(&format!("{backend:?}"));
     let (status, _) = proxy.stop();
     assert_eq!(status.code(), Some(0));
 }
@@ -406,23 +411,19 @@ fn bounded_memory_when_the_client_does_not_read_in(backend: Backend, more: &[&st
         stalled.recv_timeout(WAIT_LIMIT).expect("the client's sending never stalled: the proxy took it all");
     let rss = proxy.peak_rss_kib();
     eprintln!(
-        "{backend:?} {more:?}: client not reading: stalled after {} KiB sent; proxy peak RSS {rss:?} KiB",
+        "{backend:?} {more:?}: client not reading: stalled after {} KiB sent; proxy peak RSS {rss} KiB",
         sent >> 10
     );
     assert!(sent < TOTAL / 2, "{backend:?} {more:?}: {sent} bytes went by before the stall");
-    if let Some(rss) = rss {
-        assert!(rss < RSS_LIMIT_KIB, "{backend:?} {more:?}: peak RSS {rss} KiB while stalled");
-    }
+    proxy.assert_peak_rss_bounded(&format!("{backend:?} {more:?} while stalled"));
     if let Err(e) = receive_stream(&client, 3, TOTAL, deadline) {
         panic!("{backend:?} {more:?}: client reading: {e} (did the proxy stop reading the backend?)");
     }
     join_by(sender, deadline, "the client's sender");
     assert_eq!(join_by(echo, deadline, "the echo backend"), TOTAL);
     let rss = proxy.peak_rss_kib();
-    eprintln!("{backend:?} {more:?}: client not reading: after 256 MiB each way, proxy peak RSS {rss:?} KiB");
-    if let Some(rss) = rss {
-        assert!(rss < RSS_LIMIT_KIB, "{backend:?} {more:?}: peak RSS {rss} KiB");
-    }
+    eprintln!("{backend:?} {more:?}: client not reading: after 256 MiB each way, proxy peak RSS {rss} KiB");
+    proxy.assert_peak_rss_bounded(&format!("{backend:?} {more:?}"));
 }
 
 /// 3b. A backend that accepts and does not read, while the client sends
@@ -450,20 +451,15 @@ fn bounded_memory_when_the_backend_does_not_read_in(backend: Backend, more: &[&s
         stalled.recv_timeout(WAIT_LIMIT).expect("the client's sending never stalled: the proxy took it all");
     let rss = proxy.peak_rss_kib();
     eprintln!(
-        "{backend:?} {more:?}: backend not reading: stalled after {} KiB sent; proxy peak RSS {rss:?} KiB",
+        "{backend:?} {more:?}: backend not reading: stalled after {} KiB sent; proxy peak RSS {rss} KiB",
         sent >> 10
     );
     assert!(sent < TOTAL / 2, "{backend:?} {more:?}: {sent} bytes went by before the stall");
-    if let Some(rss) = rss {
-        assert!(rss < RSS_LIMIT_KIB, "{backend:?} {more:?}: peak RSS {rss} KiB while stalled");
-    }
+    proxy.assert_peak_rss_bounded(&format!("{backend:?} {more:?} while stalled"));
     receive_stream(&far_end, 4, TOTAL, deadline)
         .unwrap_or_else(|e| panic!("{backend:?} {more:?}: backend reading: {e}"));
     join_by(sender, deadline, "the client's sender");
-    let rss = proxy.peak_rss_kib();
-    if let Some(rss) = rss {
-        assert!(rss < RSS_LIMIT_KIB, "{backend:?} {more:?}: peak RSS {rss} KiB");
-    }
+    proxy.assert_peak_rss_bounded(&format!("{backend:?} {more:?}"));
 }
 
 /// 3c. A backend that sends its whole answer before it reads on (as a web
@@ -503,9 +499,7 @@ fn a_backend_that_answers_before_reading_on_in(backend: Backend, more: &[&str]) 
     }
     join_by(sender, deadline, "the client's sender");
     join_by(far_end, deadline, "the backend");
-    if let Some(rss) = proxy.peak_rss_kib() {
-        assert!(rss < RSS_LIMIT_KIB, "{backend:?} {more:?}: peak RSS {rss} KiB");
-    }
+    proxy.assert_peak_rss_bounded(&format!("{backend:?} {more:?}"));
 }
 
 /// 4. Half-close, both ways: a client that shuts down its write side still
@@ -664,7 +658,7 @@ fn expect_reset(mut conn: &TcpStream, who: &str) {
 fn reset_is_passed_on(backend: Backend) {
     let (listener, to) = backend_listener();
     let proxy = Proxy::start(&to, backend);
-    let mut idle_fds = None;
+    let mut idle_fds = 0;
     for backend_resets in [true, false] {
         let mut client = proxy.connect();
         client.write_all(b"hi").unwrap();
