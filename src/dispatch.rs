@@ -80,7 +80,14 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
             Clock::Paused(until) => {
                 self.disp.wants = (false, false);
                 self.disp.reading = false;
-                return Asked::Wants { fd, read: false, write: false, wake: Some(until), paced };
+                return Asked::Wants {
+                    fd,
+                    read: false,
+                    write: false,
+                    wake: Some(until),
+                    paced,
+                    flipped: false,
+                };
             }
             Clock::Wake(deadline) => deadline,
         };
@@ -88,17 +95,20 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
         // but a channel paced by another is held by that one's queue (what
         // it reads goes there), not by its own, or a forwarder whose far
         // end writes before it reads would wait on itself for ever.
-        let throttled = self.disp.update_throttle() && !paced;
+        let was_throttled = self.disp.throttled();
+        let throttled = self.disp.update_throttle();
+        let flipped = throttled != was_throttled;
+        let throttled = throttled && !paced;
         let read = !self.disp.eof && !throttled && self.handler.readable(&self.disp);
         let write = !self.disp.accepting() && self.handler.writable(&self.disp);
         if (read, write) == self.disp.wants && !paced {
             // The backend already has exactly this (the common case: a
             // channel asked again after its callbacks).
-            return Asked::Same { fd, wake };
+            return Asked::Same { fd, wake, flipped };
         }
         self.disp.wants = (read, write);
         self.disp.reading = read;
-        Asked::Wants { fd, read, write, wake, paced }
+        Asked::Wants { fd, read, write, wake, paced, flipped }
     }
 
     fn wants(&self) -> (bool, bool) {

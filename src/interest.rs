@@ -62,8 +62,12 @@ fn key_of(t: Token) -> u32 {
 #[derive(Default)]
 pub(crate) struct Interests {
     pub(crate) mode: InterestMode,
-    /// Channels whose reading is paced by another's queue.
+    /// Paced channels asked in this iteration: registered once every
+    /// channel asked has updated its own queue's state.
     paced: Vec<Token>,
+    /// A queue crossed one of its water marks in this iteration: every
+    /// paced channel's registration may have to change.
+    flipped: bool,
     expired: Vec<(Token, CloseReason)>,
     failed: Vec<(Token, io::Error)>,
     /// The descriptors asked in this iteration, for the tracer.
@@ -107,7 +111,8 @@ impl Interests {
         match channel.ask() {
             Asked::Closed => {}
             Asked::Expired(reason) => self.expired.push((t, reason)),
-            Asked::Same { fd, wake } => {
+            Asked::Same { fd, wake, flipped } => {
+                self.flipped |= flipped;
                 if trace.is_some() {
                     self.asked.push(fd);
                 }
@@ -115,7 +120,8 @@ impl Interests {
                     set_alarm(channel, alarms, t, at);
                 }
             }
-            Asked::Wants { fd, read, write, wake, paced } => {
+            Asked::Wants { fd, read, write, wake, paced, flipped } => {
+                self.flipped |= flipped;
                 if trace.is_some() {
                     self.asked.push(fd);
                 }
@@ -123,9 +129,7 @@ impl Interests {
                     set_alarm(channel, alarms, t, at);
                 }
                 if paced {
-                    if !self.paced.contains(&t) {
-                        self.paced.push(t);
-                    }
+                    self.paced.push(t);
                 } else if let Err(err) = poller.set(Interest { key: key_of(t), token: t, fd, read, write }) {
                     self.failed.push((t, err));
                 }
@@ -133,26 +137,29 @@ impl Interests {
         }
     }
 
-    /// Registers the paced channels: their reading waits while the channel
-    /// that paces them has a full queue (asked after every channel
-    /// updated its own queue's state).
+    /// Registers the paced channels asked in this iteration: their reading
+    /// waits while the channel that paces them has a full queue. When a
+    /// queue crossed a water mark, every paced channel is looked at (a
+    /// rare event: at most once per crossing, not per iteration).
     fn pace(&mut self, ctx: &mut Context, poller: &mut Poller) {
-        if self.paced.is_empty() {
-            return;
-        }
         let channels = &mut ctx.channels;
-        let failed = &mut self.failed;
-        self.paced.retain(|&t| {
-            let Some(Slot::Live(channel)) = channels.get(t) else { return false };
-            let (Some(pacer), Some(fd)) = (channel.paced_by(), channel.fileno()) else { return false };
+        if std::mem::take(&mut self.flipped) {
+            let paced = (0..channels.slots()).filter_map(|i| match channels.at_mut(i) {
+                Some((t, Slot::Live(channel))) if channel.paced_by().is_some() => Some(t),
+                _ => None,
+            });
+            self.paced.extend(paced);
+        }
+        for t in self.paced.drain(..) {
+            let Some(Slot::Live(channel)) = channels.get(t) else { continue };
+            let (Some(pacer), Some(fd)) = (channel.paced_by(), channel.fileno()) else { continue };
             let held = matches!(channels.get(pacer), Some(Slot::Live(p)) if p.throttled());
-            let Some(Slot::Live(channel)) = channels.get_mut(t) else { return false };
+            let Some(Slot::Live(channel)) = channels.get_mut(t) else { continue };
             let (read, write) = channel.wants();
             if let Err(err) = register(poller, channel, t, fd, read && !held, write) {
-                failed.push((t, err));
+                self.failed.push((t, err));
             }
-            true
-        });
+        }
     }
 
     /// Runs `handle_close` for the channels whose timeout passed, and

@@ -78,10 +78,11 @@ pub(crate) enum Asked {
     /// A timeout passed: its close is to be announced.
     Expired(CloseReason),
     /// The same answer as last time: nothing to tell the backend.
-    Same { fd: RawFd, wake: Option<Instant> },
+    Same { fd: RawFd, wake: Option<Instant>, flipped: bool },
     /// Wait for it so, and wake the loop by `wake` (its next deadline);
     /// `paced`: its reading also waits on another channel's queue.
-    Wants { fd: RawFd, read: bool, write: bool, wake: Option<Instant>, paced: bool },
+    /// `flipped`: its queue crossed a water mark (paced channels may change).
+    Wants { fd: RawFd, read: bool, write: bool, wake: Option<Instant>, paced: bool, flipped: bool },
 }
 
 /// One place in the channel map.
