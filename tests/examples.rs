@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{example, join_within, pattern, WAIT_LIMIT};
+use common::{accept_within, example, join_within, pattern, WAIT_LIMIT};
 use pollreactor::Backend;
 
 /// Runs a command to its end like `Command::output`, but fails loudly
@@ -40,24 +40,6 @@ fn output_within(cmd: &mut Command) -> Output {
         thread::sleep(Duration::from_millis(5)); // a child's exit has no event to wait on here
     };
     Output { status, stdout: out.join().unwrap().unwrap(), stderr: err.join().unwrap().unwrap() }
-}
-
-/// Accepts one connection, failing loudly if none comes within [`WAIT_LIMIT`].
-fn accept_within(listener: &TcpListener) -> TcpStream {
-    listener.set_nonblocking(true).unwrap();
-    let deadline = Instant::now() + WAIT_LIMIT;
-    loop {
-        match listener.accept() {
-            Ok((conn, _)) => {
-                conn.set_nonblocking(false).unwrap();
-                return conn;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
-                thread::sleep(Duration::from_millis(5));
-            }
-            Err(e) => panic!("no connection to accept: {e}"),
-        }
-    }
 }
 
 /// A running example server, killed when dropped.

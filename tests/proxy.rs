@@ -17,7 +17,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use common::{example, WAIT_LIMIT};
+use common::{accept_within, example, WAIT_LIMIT};
 use pollreactor::{Backend, Family, SockType, Socket};
 
 /// The most the proxy's peak resident set may reach while a peer does not read.
@@ -148,28 +148,6 @@ fn backend_listener() -> (TcpListener, String) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     (listener, addr)
-}
-
-/// Accepts one connection, failing if none comes within [`WAIT_LIMIT`];
-/// every wait on it is bounded.
-fn accept_within(listener: &TcpListener) -> TcpStream {
-    listener.set_nonblocking(true).unwrap();
-    let deadline = Instant::now() + WAIT_LIMIT;
-    loop {
-        match listener.accept() {
-            Ok((conn, _)) => {
-                conn.set_nonblocking(false).unwrap();
-                conn.set_read_timeout(Some(WAIT_LIMIT)).unwrap();
-                conn.set_write_timeout(Some(WAIT_LIMIT)).unwrap();
-                return conn;
-            }
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < deadline => {
-                thread::sleep(Duration::from_millis(2)); // an accept has no event to wait on here
-            }
-            Err(e) => panic!("the proxy never connected to the backend: {e}"),
-        }
-    }
 }
 
 /// A backend that echoes one connection, then shuts its write side down

@@ -232,3 +232,26 @@ impl<L: Layer> Handler<L> for Recorder {
         ch.close();
     }
 }
+
+/// Accepts one connection, failing if none comes within [`WAIT_LIMIT`];
+/// the connection is blocking, with reads and writes bounded by
+/// [`WAIT_LIMIT`] too.
+pub fn accept_within(listener: &std::net::TcpListener) -> std::net::TcpStream {
+    listener.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + WAIT_LIMIT;
+    loop {
+        match listener.accept() {
+            Ok((conn, _)) => {
+                conn.set_nonblocking(false).unwrap();
+                conn.set_read_timeout(Some(WAIT_LIMIT)).unwrap();
+                conn.set_write_timeout(Some(WAIT_LIMIT)).unwrap();
+                return conn;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(2)); // an accept has no event to wait on here
+            }
+            Err(e) => panic!("no connection to accept within {WAIT_LIMIT:?}: {e}"),
+        }
+    }
+}
