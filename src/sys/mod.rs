@@ -46,7 +46,7 @@ pub(crate) mod signal;
 pub(crate) mod socket;
 pub(crate) mod spare;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::io;
 

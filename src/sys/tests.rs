@@ -1,8 +1,9 @@
 //! Tests that need `unsafe` to set up their fault, so they live where it is
 //! allowed: a descriptor closed behind the reactor's back, and SIGPIPE
 //! restored to its default (which kills) while we write to dead peers.
-//! They are the library's only unit tests and take a lock, so neither runs
-//! while the other changes process-wide state.
+//! Every unit test of the library that opens a descriptor takes [`ALONE`]:
+//! while a number is closed behind the reactor's back, a test in another
+//! thread could be handed that number and then have it closed under it.
 
 use std::cell::Cell;
 use std::io;
@@ -55,8 +56,9 @@ impl Handler for Bystander {
     }
 }
 
-/// Serialises the tests of this file (process-wide fds and signal state).
-static ALONE: Mutex<()> = Mutex::new(());
+/// Serialises the library's unit tests that open descriptors or change the
+/// SIGPIPE disposition: both are process-wide, and tests run in threads.
+pub(crate) static ALONE: Mutex<()> = Mutex::new(());
 
 #[test]
 fn a_descriptor_closed_behind_the_reactors_back_closes_only_its_channel() {
