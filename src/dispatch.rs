@@ -74,7 +74,7 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
         let Some(fd) = self.disp.fileno() else { return Asked::Closed };
         self.disp.dirty = false;
         let paced = self.disp.paced_by().is_some();
-        let wake = match self.disp.clock(&mut None) {
+        let wake = match self.disp.clock() {
             Clock::Expired(reason) => return Asked::Expired(reason),
             // A listener out of descriptors: nothing until the back-off ends.
             Clock::Paused(until) => {

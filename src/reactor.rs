@@ -283,6 +283,9 @@ impl Reactor {
 
     /// The four steps of [`poll_once`](Self::poll_once).
     fn iterate(&mut self, timeout: Option<Duration>, backend: Backend) -> io::Result<()> {
+        // Step 1 compares every asked channel's deadlines with one reading
+        // of the clock, not one each.
+        crate::timer::set_loop_now(Some(std::time::Instant::now()));
         // 1. Interest: readable() and writable() of the channels the mode
         //    says to ask, registered with the backend where they changed (and
         //    channels past a timeout have their close announced).

@@ -140,9 +140,10 @@ impl<O, E> fmt::Debug for Timers<O, E> {
 }
 
 thread_local! {
-    /// The time the loop running on this thread last woke up, while a
-    /// `poll_once` runs: what timestamps of traffic use, one clock read per
-    /// iteration instead of one per `recv` and `send`.
+    /// While a `poll_once` runs, the time the loop on this thread last read
+    /// the clock (as step 1 began, then as the wait ended): what deadlines
+    /// and timestamps of traffic use, two clock reads per iteration instead
+    /// of one per channel asked and per `recv` and `send`.
     static LOOP_NOW: Cell<Option<Instant>> = const { Cell::new(None) };
 }
 

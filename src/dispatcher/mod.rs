@@ -155,7 +155,8 @@ pub(crate) enum Clock {
     Expired(CloseReason),
     /// A listener out of descriptors: leave it out of the wait until then.
     Paused(Instant),
-    /// Wait for it as usual, and wake by this deadline (its next timeout).
+    /// Wait for it as usual, and wake by this deadline (its next timeout;
+    /// `None`: none, or the alarm already rings by then).
     Wake(Option<Instant>),
 }
 

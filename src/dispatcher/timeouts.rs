@@ -18,6 +18,10 @@ pub(crate) struct Timeouts {
     input: Watch,
     /// Output was queued and no byte of it went out.
     send: Watch,
+    /// The earliest deadline when they were last looked at, and whether
+    /// output was queued then. Traffic only moves deadlines later, so
+    /// while the channel's alarm is armed by this bound, it is enough.
+    bound: Option<(Instant, bool)>,
 }
 
 /// When a watch expires; a timeout too long for the clock never does.
@@ -40,14 +44,18 @@ impl<L> Dispatcher<L> {
     /// The reactor shortens its wait to the earliest such deadline. A
     /// `handle_close` that keeps the channel open restarts the clock.
     pub fn set_idle_timeout(&mut self, timeout: Option<Duration>) {
-        self.extra_mut().timeouts.idle = timeout.map(|t| (t, Instant::now()));
+        let timeouts = &mut self.extra_mut().timeouts;
+        timeouts.idle = timeout.map(|t| (t, Instant::now()));
+        timeouts.bound = None;
     }
 
     /// Closes the channel ([`CloseReason::InputTimeout`]) once nothing has
     /// arrived for `timeout`, whatever it sends meanwhile: a server that
     /// sends heartbeats can still drop a silent client. `None`: off.
     pub fn set_input_timeout(&mut self, timeout: Option<Duration>) {
-        self.extra_mut().timeouts.input = timeout.map(|t| (t, Instant::now()));
+        let timeouts = &mut self.extra_mut().timeouts;
+        timeouts.input = timeout.map(|t| (t, Instant::now()));
+        timeouts.bound = None;
     }
 
     /// Closes the channel ([`CloseReason::SendTimeout`]) once output has
@@ -55,7 +63,9 @@ impl<L> Dispatcher<L> {
     /// peer that stopped reading. Only a buffered channel queues output.
     /// `None`: off.
     pub fn set_send_timeout(&mut self, timeout: Option<Duration>) {
-        self.extra_mut().timeouts.send = timeout.map(|t| (t, Instant::now()));
+        let timeouts = &mut self.extra_mut().timeouts;
+        timeouts.send = timeout.map(|t| (t, Instant::now()));
+        timeouts.bound = None;
     }
 
     /// Notes bytes received, for the idle and input timeouts.
@@ -86,19 +96,29 @@ impl<L> Dispatcher<L> {
         self.note_output();
     }
 
-    /// Reads the clock (only for channels that have a timeout or a
-    /// back-off; `now` is read once per iteration) to classify this channel.
+    /// Classifies this channel by the clock (read only for channels that
+    /// have a timeout or a back-off; inside an iteration it is the loop's
+    /// reading, one for every channel asked).
     #[inline]
-    pub(crate) fn clock(&mut self, now: &mut Option<Instant>) -> Clock {
+    pub(crate) fn clock(&mut self) -> Clock {
         let Some(extra) = &mut self.extra else { return Clock::Wake(None) };
+        let now = crate::timer::now();
         if let Some(until) = extra.paused_until {
-            if until > *now.get_or_insert_with(crate::timer::now) {
+            if until > now {
                 return Clock::Paused(until);
             }
             extra.paused_until = None;
         }
-        let t = &extra.timeouts;
         let sending = !self.out.is_empty();
+        if let Some((bound, was_sending)) = extra.timeouts.bound {
+            // Nothing can be due before the bound, and the alarm rings by
+            // then (once output queues, the send watch counts: look again).
+            let armed = extra.alarm.is_some_and(|(at, _)| at > now && at <= bound);
+            if armed && bound > now && was_sending == sending {
+                return Clock::Wake(None);
+            }
+        }
+        let t = &mut extra.timeouts;
         let watches = [
             (deadline(t.idle), CloseReason::IdleTimeout),
             (deadline(t.input), CloseReason::InputTimeout),
@@ -107,11 +127,12 @@ impl<L> Dispatcher<L> {
         let mut next = None;
         for (due, reason) in watches {
             let Some(due) = due else { continue };
-            if due <= *now.get_or_insert_with(crate::timer::now) {
+            if due <= now {
                 return Clock::Expired(reason);
             }
             next = Some(next.map_or(due, |n: Instant| n.min(due)));
         }
+        t.bound = next.map(|at| (at, sending));
         Clock::Wake(next)
     }
 }
