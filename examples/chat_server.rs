@@ -191,19 +191,14 @@ struct ChatServer {
 
 impl Handler for ChatServer {
     fn handle_accepted(&mut self, ch: &mut Channel<'_>, sock: Socket, addr: Address) -> io::Result<()> {
-        let mut conn = Dispatcher::new(sock)?.with_chat();
+        let name = addr.to_string();
+        let mut conn = Dispatcher::accepted(sock, addr).with_chat();
         conn.set_terminator(b"\n");
         conn.set_max_record(Some(MAX_LINE));
         // --idle-timeout (an input timeout: what the room sends a client
         // does not count), --send-timeout, --max-conns.
         let place = self.conns.admit(&mut conn);
-        let client = ChatClient {
-            name: addr.to_string(),
-            room: self.room.clone(),
-            why: None,
-            announced: false,
-            _place: place,
-        };
+        let client = ChatClient { name, room: self.room.clone(), why: None, announced: false, _place: place };
         let token = ch.context().add(conn, client)?;
         self.room.borrow_mut().push(token);
         Ok(())

@@ -428,10 +428,10 @@ struct HttpServer {
 }
 
 impl Handler for HttpServer {
-    fn handle_accepted(&mut self, ch: &mut Channel<'_>, sock: Socket, _addr: Address) -> io::Result<()> {
+    fn handle_accepted(&mut self, ch: &mut Channel<'_>, sock: Socket, addr: Address) -> io::Result<()> {
         // Each response goes out at once, not after the previous one is acknowledged.
         sock.set_nodelay(true)?;
-        let mut conn = Dispatcher::new(sock)?.with_chat();
+        let mut conn = Dispatcher::accepted(sock, addr).with_chat();
         conn.set_terminator(b"\n");
         conn.set_max_record(Some(MAX_HEAD));
         let place = self.conns.admit(&mut conn); // --idle-timeout, --send-timeout, --max-conns
