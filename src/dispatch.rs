@@ -62,10 +62,6 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
         self.disp.fileno()
     }
 
-    fn is_open(&self) -> bool {
-        self.disp.is_open()
-    }
-
     fn close(&mut self) {
         self.disp.close();
     }
@@ -129,6 +125,13 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
 
     fn mark_dirty(&mut self) -> bool {
         !std::mem::replace(&mut self.disp.dirty, true)
+    }
+
+    fn put_back(&mut self, close: bool) -> Option<bool> {
+        if close {
+            self.disp.close();
+        }
+        self.disp.is_open().then(|| self.mark_dirty())
     }
 
     fn alarm(&self) -> Option<Instant> {

@@ -208,9 +208,14 @@ fn set_alarm(channel: &mut Box<dyn AnyChannel>, alarms: &mut crate::context::Ala
 /// closes the descriptors they kept open for that.
 #[inline]
 pub(crate) fn remove_gone(ctx: &mut Context, poller: &mut Poller) {
-    if ctx.gone.is_empty() {
-        return;
+    if !ctx.gone.is_empty() {
+        deregister_gone(ctx, poller);
     }
+}
+
+/// The work of [`remove_gone`], out of line: most calls find nothing.
+#[inline(never)]
+fn deregister_gone(ctx: &mut Context, poller: &mut Poller) {
     for (t, retired) in ctx.gone.drain(..) {
         poller.remove(key_of(t), t);
         drop(retired);

@@ -24,8 +24,6 @@ pub(crate) struct Entry<L, H> {
 pub(crate) trait AnyChannel: Any {
     /// The descriptor, while open.
     fn fileno(&self) -> Option<RawFd>;
-    /// Whether the socket is still open.
-    fn is_open(&self) -> bool;
     /// Closes the socket; no callback runs.
     fn close(&mut self);
     /// Asks the channel what it waits for now: its clock first (a timeout
@@ -43,6 +41,10 @@ pub(crate) trait AnyChannel: Any {
     fn set_reading(&mut self, reading: bool);
     /// Marks it to be asked again; false if it already was.
     fn mark_dirty(&mut self) -> bool;
+    /// Back from its callbacks: closes it if `close` (asked through the
+    /// context meanwhile); then, if open, marks it to be asked again.
+    /// `None`: closed; else whether it was newly marked.
+    fn put_back(&mut self, close: bool) -> Option<bool>;
     /// The alarm timer set for its next deadline, if any.
     fn alarm(&self) -> Option<Instant>;
     /// Records a new alarm; returns the one it replaces, to cancel.

@@ -278,20 +278,21 @@ impl Context {
     /// meanwhile (`fd` is what it had when taken, for the trace).
     #[inline]
     pub(crate) fn restore(&mut self, t: Token, mut boxed: Box<dyn AnyChannel>, fd: Option<RawFd>) {
-        if let Some(Slot::Busy { close: true }) = self.channels.get(t) {
-            boxed.close();
-        }
-        if boxed.is_open() {
-            if boxed.mark_dirty() {
-                self.dirty.push(t);
-            }
-            if let Some(slot) = self.channels.get_mut(t) {
+        let slot = self.channels.get_mut(t);
+        let close = matches!(slot, Some(Slot::Busy { close: true }));
+        match (boxed.put_back(close), slot) {
+            (Some(newly_marked), Some(slot)) => {
                 *slot = Slot::Live(boxed);
+                if newly_marked {
+                    self.dirty.push(t);
+                }
             }
-        } else {
-            self.channels.remove(t);
-            self.leave(t, &mut boxed);
-            self.forget(fd);
+            (Some(_), None) => {}
+            (None, _) => {
+                self.channels.remove(t);
+                self.leave(t, &mut boxed);
+                self.forget(fd);
+            }
         }
     }
 
