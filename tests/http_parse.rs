@@ -195,6 +195,20 @@ fn parses_field_lines() {
 }
 
 #[test]
+fn field_names_and_hosts_take_exactly_their_bytes() {
+    // RFC 9110 5.6.2 tchar; RFC 3986 reg-name, IP literal and port.
+    let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    let host_char = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:[]%".contains(&b);
+    for b in 0..=255u8 {
+        let name = [b'X', b, b':', b' ', b'v'];
+        // A second colon is the value's first byte.
+        assert_eq!(field(&name).is_ok(), tchar(b) || b == b':', "field name byte {b:#04x}");
+        let head = [&b"GET / HTTP/1.1\r\nHost: a"[..], &[b], b"b"].concat();
+        assert_eq!(parse_request(&head).is_ok(), host_char(b), "host byte {b:#04x}");
+    }
+}
+
+#[test]
 fn knows_empty_lines() {
     assert!(is_empty_line(b""));
     assert!(is_empty_line(b"\r"));

@@ -388,8 +388,11 @@ impl HttpChannel {
         if self.close_after {
             return self.linger(ch, self.answer);
         }
-        self.state = State::Head;
-        ch.set_terminator(b"\n");
+        if !matches!(self.state, State::Head) {
+            // After a body, lines again (a bodiless request kept them).
+            self.state = State::Head;
+            ch.set_terminator(b"\n");
+        }
         ch.set_max_record(Some(MAX_HEAD));
         ch.push(self.answer)
     }

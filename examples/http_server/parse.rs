@@ -108,7 +108,7 @@ pub fn parse_request(head: &[u8]) -> Result<Request, Refusal> {
         let list = || value.split(|&b| b == b',').map(trim_ows).filter(|item| !item.is_empty());
         if name.eq_ignore_ascii_case(b"host") {
             hosts += 1;
-            if !value.iter().all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:[]%".contains(&b)) {
+            if !value.iter().all(|&b| HOST_BYTE[b as usize]) {
                 return Err(BadRequest);
             }
         } else if name.eq_ignore_ascii_case(b"connection") {
@@ -186,14 +186,35 @@ pub fn field(line: &[u8]) -> Result<(&[u8], &[u8]), Refusal> {
     let line = strip_cr(line);
     let colon = line.iter().position(|&b| b == b':').ok_or(BadRequest)?;
     let (name, value) = (&line[..colon], &line[colon + 1..]);
-    let token = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
-    if name.is_empty() || !name.iter().all(token) {
+    if name.is_empty() || !name.iter().all(|&b| TOKEN_BYTE[b as usize]) {
         return Err(BadRequest);
     }
     if value.iter().any(is_control) {
         return Err(BadRequest);
     }
     Ok((name, trim_ows(value)))
+}
+
+/// The bytes of a token (RFC 9110 5.6.2): a field name.
+const TOKEN_BYTE: [bool; 256] = byte_table(b"!#$%&'*+-.^_`|~");
+/// The bytes of a Host value (RFC 3986's reg-name, IP literal and port).
+const HOST_BYTE: [bool; 256] = byte_table(b"-._~!$&'()*+,;=:[]%");
+
+/// A table of which bytes are allowed: ASCII letters and digits, and `also`
+/// (one lookup per byte, where searching `also` would be one per byte of it).
+const fn byte_table(also: &[u8]) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    let mut i = 0;
+    while i < also.len() {
+        table[also[i] as usize] = true;
+        i += 1;
+    }
+    table
 }
 
 /// A control character other than tab (NUL, CR, LF, DEL...): never in a
