@@ -45,7 +45,7 @@ impl<L> Dispatcher<L> {
     /// `handle_close` that keeps the channel open restarts the clock.
     pub fn set_idle_timeout(&mut self, timeout: Option<Duration>) {
         let timeouts = &mut self.extra_mut().timeouts;
-        timeouts.idle = timeout.map(|t| (t, Instant::now()));
+        timeouts.idle = timeout.map(|t| (t, crate::timer::now()));
         timeouts.bound = None;
     }
 
@@ -54,7 +54,7 @@ impl<L> Dispatcher<L> {
     /// sends heartbeats can still drop a silent client. `None`: off.
     pub fn set_input_timeout(&mut self, timeout: Option<Duration>) {
         let timeouts = &mut self.extra_mut().timeouts;
-        timeouts.input = timeout.map(|t| (t, Instant::now()));
+        timeouts.input = timeout.map(|t| (t, crate::timer::now()));
         timeouts.bound = None;
     }
 
@@ -64,7 +64,7 @@ impl<L> Dispatcher<L> {
     /// `None`: off.
     pub fn set_send_timeout(&mut self, timeout: Option<Duration>) {
         let timeouts = &mut self.extra_mut().timeouts;
-        timeouts.send = timeout.map(|t| (t, Instant::now()));
+        timeouts.send = timeout.map(|t| (t, crate::timer::now()));
         timeouts.bound = None;
     }
 
