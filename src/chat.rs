@@ -211,18 +211,39 @@ pub fn find_prefix_at_end(haystack: &[u8], needle: &[u8]) -> usize {
 }
 
 /// The first position of `needle` in `haystack`.
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+pub(crate) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     let (&first, rest) = needle.split_first()?;
     let last_start = haystack.len().checked_sub(needle.len())?;
     let mut from = 0;
     while from <= last_start {
-        let at = from + haystack[from..=last_start].iter().position(|&b| b == first)?;
+        let at = from + find_byte(&haystack[from..=last_start], first)?;
         if haystack[at + 1..at + needle.len()] == *rest {
             return Some(at);
         }
         from = at + 1;
     }
     None
+}
+
+/// The first position of `byte` in `haystack`, eight bytes at a time (what
+/// memchr does): XOR with the byte repeated zeroes the matching bytes, and
+/// `(w - 0x01..01) & !w & 0x80..80` is non-zero exactly when a byte of `w`
+/// is zero, its lowest flag marking the first one.
+pub(crate) fn find_byte(haystack: &[u8], byte: u8) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let repeated = ONES * u64::from(byte);
+    let mut words = haystack.chunks_exact(8);
+    for (i, word) in (&mut words).enumerate() {
+        let bytes: [u8; 8] = word.try_into().expect("chunks_exact(8) gives 8 bytes");
+        let w = u64::from_le_bytes(bytes) ^ repeated;
+        let zeros = w.wrapping_sub(ONES) & !w & HIGHS;
+        if zeros != 0 {
+            return Some(i * 8 + zeros.trailing_zeros() as usize / 8);
+        }
+    }
+    let tail = haystack.len() - words.remainder().len();
+    words.remainder().iter().position(|&b| b == byte).map(|i| tail + i)
 }
 
 /// `asynchat.async_chat`.

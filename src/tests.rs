@@ -1,6 +1,7 @@
-//! The library's own unit tests that need its insides: here, that steady
-//! echo traffic allocates nothing, counted by the test binary's global
-//! allocator (`sys/alloc.rs`), on every backend.
+//! The library's own unit tests that need its insides: that steady echo
+//! traffic allocates nothing, counted by the test binary's global
+//! allocator (`sys/alloc.rs`), on every backend; and that the word-at-a-time
+//! terminator search finds what a byte-by-byte one finds.
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -62,5 +63,36 @@ fn steady_echo_traffic_allocates_nothing() {
         }
         let counted = ALLOC.stop();
         assert_eq!(counted, 0, "{backend:?}: {counted} allocations in 3,000 echo round trips");
+    }
+}
+
+#[test]
+fn terminators_are_found_where_a_byte_by_byte_search_finds_them() {
+    use crate::chat::{find, find_byte};
+    // Every length around the 8-byte words, the byte at every place (and
+    // bytes that differ from it by one bit or by 0x80), and none.
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for len in 0..40 {
+        for byte in [0u8, 1, b'\n', 0x7f, 0x80, 0xff] {
+            for at in 0..=len {
+                let mut hay: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        let noise = [byte ^ 1, byte ^ 0x80, byte.wrapping_add(1), seed as u8];
+                        noise[(seed >> 8) as usize % 4]
+                    })
+                    .collect();
+                if at < len {
+                    hay[at] = byte;
+                }
+                let naive = hay.iter().position(|&b| b == byte);
+                assert_eq!(find_byte(&hay, byte), naive, "{byte:#04x} in {hay:?}");
+                let needle = [byte, b'x'];
+                let naive = hay.windows(2).position(|w| w == needle);
+                assert_eq!(find(&hay, &needle), naive, "{needle:?} in {hay:?}");
+            }
+        }
     }
 }
