@@ -131,7 +131,9 @@ fn http_client_prints_the_response(backend: &str) {
         conn.set_read_timeout(Some(WAIT_LIMIT)).unwrap();
         let mut request = Vec::new();
         let mut byte = [0u8];
-        while !request.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap() == 1 {
+        while !request.ends_with(b"\r\n\r\n") {
+            // read_exact retries a read that EINTR cut short (a stop and continue).
+            conn.read_exact(&mut byte).unwrap();
             request.push(byte[0]);
         }
         conn.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello").unwrap();

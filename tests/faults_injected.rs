@@ -670,6 +670,8 @@ fn udp_peer(
                 true
             }
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => false,
+            // A read with a timeout fails with EINTR after a stop and continue (signal(7)).
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => true,
             Err(e) => panic!("UDP peer: {e}"),
         };
     for burst in 0..bursts {
@@ -709,6 +711,7 @@ fn std_echo_server(listener: TcpListener, stop: Arc<AtomicBool>) -> JoinHandle<(
                         let mut buf = [0u8; 8192];
                         loop {
                             match s.read(&mut buf) {
+                                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                                 Ok(0) | Err(_) => break,
                                 Ok(n) => {
                                     if s.write_all(&buf[..n]).is_err() {
