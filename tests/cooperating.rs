@@ -131,6 +131,7 @@ fn send_stream(
                 let _ = stuck.take().expect("checked").send(offset);
                 out.set_write_timeout(Some(WAIT_LIMIT))?;
             }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
@@ -149,7 +150,12 @@ fn read_stream(
     let mut offset = 0;
     while offset < total {
         let want = (total - offset).min(MAX_PIECE as u64) as usize;
-        let n = input.read(&mut buf[..want]).map_err(|e| format!("read at byte {offset}: {e}"))?;
+        let n = match input.read(&mut buf[..want]) {
+            Ok(n) => n,
+            // A read with a timeout fails with EINTR after a stop and continue (signal(7)).
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("read at byte {offset}: {e}")),
+        };
         if n == 0 {
             return Err(format!("end of file at byte {offset} of {total}"));
         }

@@ -38,7 +38,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -165,8 +165,10 @@ impl Note {
 struct BookInner {
     notes: HashMap<Key, Vec<Note>>,
     violations: Vec<String>,
-    /// Datagrams the UDP echo could not send back (sendto failed).
-    udp_dropped: u64,
+    /// Datagrams the UDP echo could not send back (sendto failed); shared
+    /// with the UDP peer, which waits for each datagram to come back or be
+    /// counted here.
+    udp_dropped: Arc<AtomicU64>,
     /// Outbound connections: id -> (bytes received in order, how it ended).
     outbound: HashMap<u64, (usize, Option<String>)>,
     /// Error lines the handlers were asked to log (accept back-offs).
@@ -409,6 +411,13 @@ struct UdpEcho {
     book: Book,
 }
 
+impl UdpEcho {
+    /// Counts a datagram that will not go back (the UDP peer stops waiting for it).
+    fn dropped(&self) {
+        self.book.0.borrow().udp_dropped.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 impl Handler for UdpEcho {
     fn writable(&mut self, _: &Dispatcher) -> bool {
         false
@@ -425,11 +434,9 @@ impl Handler for UdpEcho {
         match ch.send_to(&buf[..n], &from) {
             Ok(sent) if sent == n => {}
             // Would block: a datagram server drops it.
-            Ok(0) => self.book.0.borrow_mut().udp_dropped += 1,
+            Ok(0) => self.dropped(),
             Ok(sent) => self.book.violation(format!("sendto sent {sent} of a {n}-byte datagram")),
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOBUFS | libc::ENOMEM)) => {
-                self.book.0.borrow_mut().udp_dropped += 1;
-            }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOBUFS | libc::ENOMEM)) => self.dropped(),
             Err(e) => return Err(e),
         }
         Ok(())
@@ -629,15 +636,44 @@ fn pair_peer(jobs: Vec<(UnixStream, Job)>) -> Vec<Outcome> {
         .collect()
 }
 
-/// Sends `bursts` of datagrams to the UDP echo and collects what comes back.
+/// Sends `bursts` of 16 datagrams to the UDP echo and collects what comes
+/// back: before the next burst, every datagram sent so far has come back
+/// or been counted in `dropped` (the echo's sendto failed), all within
+/// [`PEER_TIMEOUT`]. (A fixed quiet spell instead gave up on answers that a
+/// busy reactor on a loaded machine sent later, and unbounded bursts could
+/// overflow the echo's receive buffer while the reactor was busy.) At the
+/// end, a quiet spell catches datagrams that come back twice.
 /// Returns (sent, received, violations).
-fn udp_peer(server: SocketAddr, seed: u64, bursts: usize) -> (usize, usize, Vec<String>) {
+fn udp_peer(
+    server: SocketAddr,
+    seed: u64,
+    bursts: usize,
+    dropped: Arc<AtomicU64>,
+) -> (usize, usize, Vec<String>) {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     let mut rng = Rng::new(seed);
     let mut sent: HashMap<u64, Vec<u8>> = HashMap::new();
     let mut received = 0;
     let mut violations = Vec::new();
     let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + PEER_TIMEOUT;
+    // Takes one answer; false when the read timed out.
+    let mut collect =
+        |sent: &mut HashMap<u64, Vec<u8>>, violations: &mut Vec<String>| match sock.recv_from(&mut buf) {
+            Ok((n, _)) => {
+                let seq = u64::from_be_bytes(buf[..8.min(n)].try_into().unwrap_or([0xff; 8]));
+                match sent.remove(&seq) {
+                    Some(d) if d[..] == buf[..n] => received += 1,
+                    Some(_) => violations.push(format!("UDP datagram {seq} came back altered ({n} bytes)")),
+                    None => violations.push(format!("UDP datagram {seq} came back twice or unsent")),
+                }
+                true
+            }
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => false,
+            // A read with a timeout fails with EINTR after a stop and continue (signal(7)).
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => true,
+            Err(e) => panic!("UDP peer: {e}"),
+        };
     for burst in 0..bursts {
         for j in 0..16u64 {
             let seq = burst as u64 * 16 + j;
@@ -647,27 +683,16 @@ fn udp_peer(server: SocketAddr, seed: u64, bursts: usize) -> (usize, usize, Vec<
             sock.send_to(&datagram, server).unwrap();
             sent.insert(seq, datagram);
         }
-        // Collect until a quiet spell: a short one between bursts (a late
-        // answer is counted with the next burst's), a longer one at the end.
-        let quiet = if burst + 1 == bursts { 150 } else { 20 };
-        sock.set_read_timeout(Some(Duration::from_millis(quiet))).unwrap();
-        loop {
-            match sock.recv_from(&mut buf) {
-                Ok((n, _)) => {
-                    let seq = u64::from_be_bytes(buf[..8.min(n)].try_into().unwrap_or([0xff; 8]));
-                    match sent.remove(&seq) {
-                        Some(d) if d[..] == buf[..n] => received += 1,
-                        Some(_) => {
-                            violations.push(format!("UDP datagram {seq} came back altered ({n} bytes)"))
-                        }
-                        None => violations.push(format!("UDP datagram {seq} came back twice or unsent")),
-                    }
-                }
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => break,
-                Err(e) => panic!("UDP peer: {e}"),
-            }
+        // Those still out are the dropped ones once all are accounted for.
+        // (A short read timeout: a drop has no event to wait on here.) At
+        // the deadline the round's check reports the missing datagrams.
+        sock.set_read_timeout(Some(Duration::from_millis(10))).unwrap();
+        while sent.len() as u64 > dropped.load(Ordering::SeqCst) && Instant::now() < deadline {
+            collect(&mut sent, &mut violations);
         }
     }
+    sock.set_read_timeout(Some(Duration::from_millis(150))).unwrap();
+    while collect(&mut sent, &mut violations) {}
     (bursts * 16, received, violations)
 }
 
@@ -686,6 +711,7 @@ fn std_echo_server(listener: TcpListener, stop: Arc<AtomicBool>) -> JoinHandle<(
                         let mut buf = [0u8; 8192];
                         loop {
                             match s.read(&mut buf) {
+                                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                                 Ok(0) | Err(_) => break,
                                 Ok(n) => {
                                     if s.write_all(&buf[..n]).is_err() {
@@ -814,9 +840,10 @@ fn round(
     let pair_thread = thread::spawn(move || pair_peer(pair_jobs));
 
     // UDP peer.
-    book.0.borrow_mut().udp_dropped = 0;
+    let udp_dropped = book.0.borrow().udp_dropped.clone();
+    udp_dropped.store(0, Ordering::SeqCst);
     let udp_seed = rng.next();
-    let udp_thread = thread::spawn(move || udp_peer(udp_addr, udp_seed, 10));
+    let udp_thread = thread::spawn(move || udp_peer(udp_addr, udp_seed, 10, udp_dropped));
 
     // Outbound connections the reactor makes.
     book.0.borrow_mut().outbound.clear();
@@ -900,7 +927,7 @@ fn round(
     let inner = book.0.borrow();
     failures.extend(inner.violations.iter().cloned());
     failures.extend(udp_violations);
-    let udp_dropped = inner.udp_dropped as usize;
+    let udp_dropped = inner.udp_dropped.load(Ordering::SeqCst) as usize;
     if udp_received + udp_dropped != udp_sent {
         failures.push(format!(
             "UDP: {udp_sent} datagrams sent, {udp_received} came back, {udp_dropped} dropped by sendto faults"

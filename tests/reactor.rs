@@ -406,7 +406,12 @@ fn echo_client(addr: SocketAddr, seed: u8) -> Result<(), String> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut off = 0;
     while off < ECHO_LEN {
-        let n = reader.read(&mut buf).map_err(|e| format!("read after {off} bytes: {e}"))?;
+        let n = match reader.read(&mut buf) {
+            Ok(n) => n,
+            // A read with a timeout fails with EINTR after a stop and continue (signal(7)).
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("read after {off} bytes: {e}")),
+        };
         if n == 0 {
             return Err(format!("end of file after {off} bytes"));
         }

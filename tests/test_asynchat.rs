@@ -149,6 +149,8 @@ fn echo_serve(listener: TcpListener, chunk: usize, gate: Option<mpsc::Receiver<(
         match conn.read(&mut byte) {
             Ok(0) => break,
             Ok(_) => received.push(byte[0]),
+            // A read with a timeout fails with EINTR after a stop and continue (signal(7)).
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => panic!("echo server read: {e}"),
         }
     }
@@ -163,6 +165,7 @@ fn echo_serve(listener: TcpListener, chunk: usize, gate: Option<mpsc::Receiver<(
     while !rest.is_empty() {
         match conn.write(&rest[..chunk.min(rest.len())]) {
             Ok(n) => rest = &rest[n..],
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(_) => break,
         }
         thread::sleep(Duration::from_millis(1));
