@@ -71,7 +71,7 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
         self.disp.dirty = false;
         let paced = self.disp.paced_by().is_some();
         let wake = match self.disp.clock() {
-            Clock::Expired(reason) => return Asked::Expired(reason),
+            Clock::Expired(_) => return Asked::Expired,
             // A listener out of descriptors: nothing until the back-off ends.
             Clock::Paused(until) => {
                 self.disp.wants = (false, false);
@@ -157,7 +157,10 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
         settle(&mut self.handler, &mut ch);
     }
 
-    fn expire(&mut self, ctx: &mut Context, token: Token, reason: CloseReason) {
+    fn expire(&mut self, ctx: &mut Context, token: Token) {
+        // Input that was waiting when the loop came back late is read
+        // first: a channel that did send in time is not closed for it.
+        let Clock::Expired(reason) = self.disp.clock() else { return };
         let mut ch = Channel::new(token, &mut self.disp, ctx);
         ch.restart_timeouts();
         announce_close(&mut self.handler, &mut ch, reason);

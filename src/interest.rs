@@ -17,7 +17,6 @@ use std::time::Instant;
 
 use crate::backend::{Interest, Poller};
 use crate::context::{AnyChannel, Asked, Context, Slot};
-use crate::dispatcher::CloseReason;
 use crate::map::Token;
 use crate::timer::Action;
 
@@ -68,7 +67,8 @@ pub(crate) struct Interests {
     /// A queue crossed one of its water marks in this iteration: every
     /// paced channel's registration may have to change.
     flipped: bool,
-    expired: Vec<(Token, CloseReason)>,
+    /// Channels found past a timeout in step 1, announced after the wait.
+    expired: Vec<Token>,
     failed: Vec<(Token, io::Error)>,
     /// The descriptors asked in this iteration, for the tracer.
     pub(crate) asked: Vec<RawFd>,
@@ -78,8 +78,9 @@ pub(crate) struct Interests {
 
 impl Interests {
     /// Step 1: removes the registrations of channels that left, asks the
-    /// channels the mode says to ask, registers their answers, and
-    /// announces the closes their clocks called for.
+    /// channels the mode says to ask, registers their answers, and notes
+    /// those past a timeout (announced after the wait, by
+    /// [`Interests::announce_expired`]).
     pub(crate) fn update(&mut self, ctx: &mut Context, poller: &mut Poller) {
         self.asked.clear();
         remove_gone(ctx, poller);
@@ -110,7 +111,7 @@ impl Interests {
         let Some((t, Slot::Live(channel))) = channels.at_mut(index) else { return };
         match channel.ask() {
             Asked::Closed => {}
-            Asked::Expired(reason) => self.expired.push((t, reason)),
+            Asked::Expired => self.expired.push(t),
             Asked::Same { fd, wake, flipped } => {
                 self.flipped |= flipped;
                 if trace.is_some() {
@@ -162,14 +163,26 @@ impl Interests {
         }
     }
 
-    /// Runs `handle_close` for the channels whose timeout passed, and
-    /// `handle_error` for those the backend refused.
-    fn announce(&mut self, ctx: &mut Context) {
-        if self.expired.is_empty() && self.failed.is_empty() {
-            return;
+    /// Whether channels past a timeout wait to be announced: the wait then
+    /// only collects what is ready, without sleeping.
+    pub(crate) fn expiring(&self) -> bool {
+        !self.expired.is_empty()
+    }
+
+    /// After the wait and its callbacks: runs `handle_close` for the
+    /// channels found past a timeout in step 1 whose clock the traffic of
+    /// this iteration did not restart. (Announced before the wait, a loop
+    /// that came back late would close a channel whose input was waiting.)
+    pub(crate) fn announce_expired(&mut self, ctx: &mut Context) {
+        for t in std::mem::take(&mut self.expired) {
+            with_channel(ctx, t, |boxed, ctx| boxed.expire(ctx, t));
         }
-        for (t, reason) in std::mem::take(&mut self.expired) {
-            with_channel(ctx, t, |boxed, ctx| boxed.expire(ctx, t, reason));
+    }
+
+    /// Runs `handle_error` for the channels the backend refused.
+    fn announce(&mut self, ctx: &mut Context) {
+        if self.failed.is_empty() {
+            return;
         }
         for (t, err) in std::mem::take(&mut self.failed) {
             with_channel(ctx, t, |boxed, ctx| boxed.fail(ctx, t, err));

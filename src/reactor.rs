@@ -287,8 +287,8 @@ impl Reactor {
         // of the clock, not one each.
         crate::timer::set_loop_now(Some(std::time::Instant::now()));
         // 1. Interest: readable() and writable() of the channels the mode
-        //    says to ask, registered with the backend where they changed (and
-        //    channels past a timeout have their close announced).
+        //    says to ask, registered with the backend where they changed
+        //    (channels past a timeout are noted, for after the wait).
         self.interests.update(&mut self.ctx, &mut self.poller);
         if let Some(trace) = &mut self.ctx.trace {
             // Which channels were asked is news only when not all of them were.
@@ -297,8 +297,13 @@ impl Reactor {
             trace.begin(backend, self.poller.registrations(), asked);
         }
         // 2. The wait: one poll(2), select(2) or epoll_wait(2), ending at the
-        //    timeout or at the next timer or channel alarm, whichever is first.
-        let deadline = earliest(timeout.map(deadline_after), self.ctx.next_deadline());
+        //    timeout or at the next timer or channel alarm, whichever is first;
+        //    with channels past a timeout, it only collects what is ready.
+        let deadline = if self.interests.expiring() {
+            Some(std::time::Instant::now())
+        } else {
+            earliest(timeout.map(deadline_after), self.ctx.next_deadline())
+        };
         self.poller.wait(backend, deadline)?;
         crate::timer::set_loop_now(Some(std::time::Instant::now()));
         if let Some(trace) = &mut self.ctx.trace {
@@ -325,6 +330,10 @@ impl Reactor {
                 break;
             }
         }
+        // 3d. The channels past a timeout in step 1 that this wait brought
+        //     nothing to restart their clock: their close is announced.
+        self.interests.announce_expired(&mut self.ctx);
+        remove_gone(&mut self.ctx, &mut self.poller);
         // 4. Timers whose deadline has passed (and channel alarms).
         let fired = if self.ctx.exit { 0 } else { self.ctx.run_due_timers() };
         self.ctx.run_deferred();

@@ -17,6 +17,9 @@
 //! * `close_*`, `own_close_*`: each reason the library closes with is
 //!   announced once, through `handle_close`, with its `close_reason()`; a
 //!   program's own `close()` runs no `handle_close`.
+//! * `late_loop_reads_input_that_came_in_time`: a loop that comes back
+//!   past a channel's input timeout reads the input that arrived in time
+//!   before it judges the channel silent.
 //! * `eof_latch_*`: a `handle_close` that keeps the channel open is run once
 //!   and the loop does not spin on the end of file.
 //! * `chat_one_send_per_callback`: 1,000 pipelined lines are answered in
@@ -60,6 +63,7 @@ on_every_backend!(
     close_reset,
     close_idle_timeout,
     close_input_timeout_despite_heartbeats,
+    late_loop_reads_input_that_came_in_time,
     close_send_timeout,
     close_drained,
     close_error,
@@ -693,6 +697,31 @@ fn close_input_timeout_despite_heartbeats(backend: Backend) {
     let mut heard = String::new();
     peer.read_to_string(&mut heard).unwrap();
     assert_eq!(heard, "beat\n".repeat(beats), "{backend:?}");
+}
+
+/// A loop that comes back after a channel's input timeout has passed (a
+/// long callback elsewhere, a stopped process) first reads the input that
+/// arrived in time: the channel is not closed for a silence it did not keep.
+/// Once it is really silent, the timeout still closes it.
+fn late_loop_reads_input_that_came_in_time(backend: Backend) {
+    let (ours, mut peer) = unix_pair();
+    let log = Log::default();
+    let mut reactor = Reactor::new();
+    let mut d = Dispatcher::new(ours).unwrap().with_send();
+    let timeout = Duration::from_millis(100);
+    d.set_input_timeout(Some(timeout));
+    let set = Instant::now();
+    let t = reactor.add(d, Watch::new(&log)).unwrap();
+    reactor.poll_once(Some(Duration::ZERO), backend).unwrap();
+    peer.write_all(b"in time").unwrap();
+    // The stall itself is the scenario: the loop is away past the timeout.
+    thread::sleep(timeout + Duration::from_millis(50));
+    assert!(set.elapsed() > timeout);
+    reactor.poll_once(Some(Duration::from_millis(10)), backend).unwrap();
+    assert_eq!(log.events(), ["read 7"], "{backend:?}: the input that came in time must be read first");
+    assert!(reactor.context().contains(t), "{backend:?}: closed for a silence it did not keep");
+    loop_until_gone(&mut reactor, backend, t, "the input timeout after the read");
+    assert_eq!(closes(&log), ["close Some(InputTimeout)"], "{backend:?}: {:?}", log.events());
 }
 
 fn close_send_timeout(backend: Backend) {

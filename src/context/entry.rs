@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::Context;
 use crate::backend::Ready;
-use crate::dispatcher::{CloseReason, Dispatcher};
+use crate::dispatcher::Dispatcher;
 use crate::map::Token;
 use crate::socket::Socket;
 use crate::timer::TimerId;
@@ -53,8 +53,10 @@ pub(crate) trait AnyChannel: Any {
     fn retire(&mut self) -> Option<Socket>;
     /// Registering it failed (select's FD_SETSIZE): `handle_error`.
     fn fail(&mut self, ctx: &mut Context, token: Token, err: std::io::Error);
-    /// A timeout passed: announce the close (`handle_close`, once).
-    fn expire(&mut self, ctx: &mut Context, token: Token, reason: CloseReason);
+    /// A timeout had passed when it was asked: announce the close
+    /// (`handle_close`, once), unless traffic the wait then brought
+    /// restarted the clock.
+    fn expire(&mut self, ctx: &mut Context, token: Token);
     /// Its channel timers, to cancel when it leaves the map.
     fn take_timers(&mut self) -> Vec<TimerId>;
     /// Its alarm, to cancel when it leaves the map.
@@ -77,8 +79,9 @@ pub(crate) trait AnyChannel: Any {
 pub(crate) enum Asked {
     /// It has no descriptor (closed): nothing.
     Closed,
-    /// A timeout passed: its close is to be announced.
-    Expired(CloseReason),
+    /// A timeout passed: its close is to be announced after this
+    /// iteration's wait, unless what the wait brings restarts its clock.
+    Expired,
     /// The same answer as last time: nothing to tell the backend.
     Same { fd: RawFd, wake: Option<Instant>, flipped: bool },
     /// Wait for it so, and wake the loop by `wake` (its next deadline);
