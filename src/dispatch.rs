@@ -70,8 +70,10 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
         let Some(fd) = self.disp.fileno() else { return Asked::Closed };
         self.disp.dirty = false;
         let paced = self.disp.paced_by().is_some();
-        let wake = match self.disp.clock() {
-            Clock::Expired(_) => return Asked::Expired,
+        // A channel past a timeout is still waited for, in a wait that
+        // does not sleep: input that came in time is read before its close.
+        let (wake, expired) = match self.disp.clock() {
+            Clock::Expired(_) => (None, true),
             // A listener out of descriptors: nothing until the back-off ends.
             Clock::Paused(until) => {
                 self.disp.wants = (false, false);
@@ -83,9 +85,10 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
                     wake: Some(until),
                     paced,
                     flipped: false,
+                    expired: false,
                 };
             }
-            Clock::Wake(deadline) => deadline,
+            Clock::Wake(deadline) => (deadline, false),
         };
         // Not read: after the end of its input, or while its queue is full;
         // but a channel paced by another is held by that one's queue (what
@@ -100,11 +103,11 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
         if (read, write) == self.disp.wants && !paced {
             // The backend already has exactly this (the common case: a
             // channel asked again after its callbacks).
-            return Asked::Same { fd, wake, flipped };
+            return Asked::Same { fd, wake, flipped, expired };
         }
         self.disp.wants = (read, write);
         self.disp.reading = read;
-        Asked::Wants { fd, read, write, wake, paced, flipped }
+        Asked::Wants { fd, read, write, wake, paced, flipped, expired }
     }
 
     fn wants(&self) -> (bool, bool) {

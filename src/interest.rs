@@ -111,8 +111,8 @@ impl Interests {
         let Some((t, Slot::Live(channel))) = channels.at_mut(index) else { return };
         match channel.ask() {
             Asked::Closed => {}
-            Asked::Expired => self.expired.push(t),
-            Asked::Same { fd, wake, flipped } => {
+            Asked::Same { fd, wake, flipped, expired } => {
+                self.note_expired(t, expired);
                 self.flipped |= flipped;
                 if trace.is_some() {
                     self.asked.push(fd);
@@ -121,7 +121,8 @@ impl Interests {
                     set_alarm(channel, alarms, t, at);
                 }
             }
-            Asked::Wants { fd, read, write, wake, paced, flipped } => {
+            Asked::Wants { fd, read, write, wake, paced, flipped, expired } => {
+                self.note_expired(t, expired);
                 self.flipped |= flipped;
                 if trace.is_some() {
                     self.asked.push(fd);
@@ -160,6 +161,13 @@ impl Interests {
             if let Err(err) = register(poller, channel, t, fd, read && !held, write) {
                 self.failed.push((t, err));
             }
+        }
+    }
+
+    /// Notes a channel found past a timeout, for after the wait.
+    fn note_expired(&mut self, t: Token, expired: bool) {
+        if expired {
+            self.expired.push(t);
         }
     }
 

@@ -712,9 +712,10 @@ fn late_loop_reads_input_that_came_in_time(backend: Backend) {
     d.set_input_timeout(Some(timeout));
     let set = Instant::now();
     let t = reactor.add(d, Watch::new(&log)).unwrap();
-    reactor.poll_once(Some(Duration::ZERO), backend).unwrap();
     peer.write_all(b"in time").unwrap();
-    // The stall itself is the scenario: the loop is away past the timeout.
+    // The stall itself is the scenario: the loop is away past the timeout
+    // (no iteration ran since the timeout was set, so no stall of this
+    // thread can make it judge the channel before the input is there).
     thread::sleep(timeout + Duration::from_millis(50));
     assert!(set.elapsed() > timeout);
     reactor.poll_once(Some(Duration::from_millis(10)), backend).unwrap();

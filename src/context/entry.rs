@@ -79,15 +79,22 @@ pub(crate) trait AnyChannel: Any {
 pub(crate) enum Asked {
     /// It has no descriptor (closed): nothing.
     Closed,
-    /// A timeout passed: its close is to be announced after this
-    /// iteration's wait, unless what the wait brings restarts its clock.
-    Expired,
     /// The same answer as last time: nothing to tell the backend.
-    Same { fd: RawFd, wake: Option<Instant>, flipped: bool },
+    Same { fd: RawFd, wake: Option<Instant>, flipped: bool, expired: bool },
     /// Wait for it so, and wake the loop by `wake` (its next deadline);
     /// `paced`: its reading also waits on another channel's queue.
     /// `flipped`: its queue crossed a water mark (paced channels may change).
-    Wants { fd: RawFd, read: bool, write: bool, wake: Option<Instant>, paced: bool, flipped: bool },
+    /// `expired` (in both): a timeout passed; its close is announced after
+    /// this iteration's wait, unless what the wait brings restarts its clock.
+    Wants {
+        fd: RawFd,
+        read: bool,
+        write: bool,
+        wake: Option<Instant>,
+        paced: bool,
+        flipped: bool,
+        expired: bool,
+    },
 }
 
 /// One place in the channel map.
