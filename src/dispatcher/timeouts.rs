@@ -98,8 +98,10 @@ impl<L> Dispatcher<L> {
 
     /// Classifies this channel by the clock (read only for channels that
     /// have a timeout or a back-off; inside an iteration it is the loop's
-    /// reading, one for every channel asked).
-    #[inline]
+    /// reading, one for every channel asked). Always inlined: asking a
+    /// channel is the hot path, and a second caller (the check after the
+    /// wait) would otherwise make it a call.
+    #[inline(always)]
     pub(crate) fn clock(&mut self) -> Clock {
         let Some(extra) = &mut self.extra else { return Clock::Wake(None) };
         let now = crate::timer::now();
