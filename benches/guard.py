@@ -10,8 +10,11 @@ the machine's load).
 
 Prints each target with the figures and MET / NOT MET, then compares every
 figure of ours with benches/baseline.json (the last recorded run) and fails
-(exit 1) if one got more than 10% worse: a regression guard. --record
-writes the current figures as the new baseline.
+(exit 1) if one got more than 10% worse (20% for the echo and http Ir per
+op of A1/A2: with 10 busy connections, how many events one wait returns
+depends on the machine's timing, and the same build moves ~5% between a
+loaded and a quiet machine): a regression guard. --record writes the
+current figures as the new baseline.
 
 Our servers run as the examples do by default: the fast interest mode
 (`--interest when-changed`)."""
@@ -22,6 +25,9 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 BASELINE = os.path.join(HERE, "baseline.json")
 TOLERANCE = 1.10
+# Figures whose count depends on how events batch per wait (see above).
+BATCHED_TOLERANCE = 1.20
+BATCHED = ("echo Ir/op", "http Ir/op")
 
 
 def load(out):
@@ -118,7 +124,8 @@ def regressions(f):
     for k, v in sorted(f.items()):
         if not k.endswith(("ours-poll", "ours-epoll")) or v is None or base.get(k) is None:
             continue
-        if v > TOLERANCE * base[k]:
+        tolerance = BATCHED_TOLERANCE if k.startswith(BATCHED) else TOLERANCE
+        if v > tolerance * base[k]:
             print(f"  REGRESSION {k}: {v:,.1f} (baseline {base[k]:,.1f})")
             worse += 1
     print(f"regressions against benches/baseline.json: {worse}")
