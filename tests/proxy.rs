@@ -260,6 +260,33 @@ fn send_stream(
     conn.shutdown(Shutdown::Write).map_err(|e| format!("shutdown: {e}"))
 }
 
+/// Sends `total` bytes of the stream `seed` from a clone of `conn` in a
+/// thread; the receiver hears how many had gone by when a write first
+/// moved nothing for 300 ms (the pipeline is full).
+fn send_until_stalled(
+    conn: &TcpStream,
+    seed: u8,
+    total: u64,
+    deadline: Instant,
+) -> (JoinHandle<Result<(), String>>, mpsc::Receiver<u64>) {
+    let (stalled_tx, stalled) = mpsc::channel();
+    let writer = conn.try_clone().unwrap();
+    writer.set_write_timeout(Some(Duration::from_millis(300))).unwrap();
+    let sender = thread::spawn(move || send_stream(&writer, seed, total, deadline, Some(stalled_tx)));
+    (sender, stalled)
+}
+
+/// The sender stalled well before half of `total` went by, and the proxy's
+/// memory stayed bounded meanwhile.
+fn assert_stalled_in_bound(proxy: &Proxy, stalled: &mpsc::Receiver<u64>, total: u64, what: &str) {
+    let sent =
+        stalled.recv_timeout(WAIT_LIMIT).expect("the client's sending never stalled: the proxy took it all");
+    let rss = proxy.peak_rss_kib();
+    eprintln!("{what}: stalled after {} KiB sent; proxy peak RSS {rss} KiB", sent >> 10);
+    assert!(sent < total / 2, "{what}: {sent} bytes went by before the stall");
+    proxy.assert_peak_rss_bounded(&format!("{what}, while stalled"));
+}
+
 /// Reads `conn` to its end, checking that it is exactly `total` bytes of
 /// the stream `seed`, in order.
 fn receive_stream(conn: &TcpStream, seed: u8, total: u64, deadline: Instant) -> Result<(), String> {
@@ -380,20 +407,8 @@ fn bounded_memory_when_the_client_does_not_read_in(backend: Backend, more: &[&st
     let proxy = Proxy::start_with(&to, backend, more);
     let client = proxy.connect();
     let deadline = Instant::now() + BIG_LIMIT;
-    let (stalled_tx, stalled) = mpsc::channel();
-    let writer = client.try_clone().unwrap();
-    // A write that moves nothing for 300 ms: the pipeline is full.
-    writer.set_write_timeout(Some(Duration::from_millis(300))).unwrap();
-    let sender = thread::spawn(move || send_stream(&writer, 3, TOTAL, deadline, Some(stalled_tx)));
-    let sent =
-        stalled.recv_timeout(WAIT_LIMIT).expect("the client's sending never stalled: the proxy took it all");
-    let rss = proxy.peak_rss_kib();
-    eprintln!(
-        "{backend:?} {more:?}: client not reading: stalled after {} KiB sent; proxy peak RSS {rss} KiB",
-        sent >> 10
-    );
-    assert!(sent < TOTAL / 2, "{backend:?} {more:?}: {sent} bytes went by before the stall");
-    proxy.assert_peak_rss_bounded(&format!("{backend:?} {more:?} while stalled"));
+    let (sender, stalled) = send_until_stalled(&client, 3, TOTAL, deadline);
+    assert_stalled_in_bound(&proxy, &stalled, TOTAL, &format!("{backend:?} {more:?}: client not reading"));
     if let Err(e) = receive_stream(&client, 3, TOTAL, deadline) {
         panic!("{backend:?} {more:?}: client reading: {e} (did the proxy stop reading the backend?)");
     }
@@ -420,20 +435,9 @@ fn bounded_memory_when_the_backend_does_not_read_in(backend: Backend, more: &[&s
     let proxy = Proxy::start_with(&to, backend, more);
     let client = proxy.connect();
     let deadline = Instant::now() + BIG_LIMIT;
-    let (stalled_tx, stalled) = mpsc::channel();
-    let writer = client.try_clone().unwrap();
-    writer.set_write_timeout(Some(Duration::from_millis(300))).unwrap();
-    let sender = thread::spawn(move || send_stream(&writer, 4, TOTAL, deadline, Some(stalled_tx)));
+    let (sender, stalled) = send_until_stalled(&client, 4, TOTAL, deadline);
     let far_end = join_by(accepted, deadline, "the backend's accept");
-    let sent =
-        stalled.recv_timeout(WAIT_LIMIT).expect("the client's sending never stalled: the proxy took it all");
-    let rss = proxy.peak_rss_kib();
-    eprintln!(
-        "{backend:?} {more:?}: backend not reading: stalled after {} KiB sent; proxy peak RSS {rss} KiB",
-        sent >> 10
-    );
-    assert!(sent < TOTAL / 2, "{backend:?} {more:?}: {sent} bytes went by before the stall");
-    proxy.assert_peak_rss_bounded(&format!("{backend:?} {more:?} while stalled"));
+    assert_stalled_in_bound(&proxy, &stalled, TOTAL, &format!("{backend:?} {more:?}: backend not reading"));
     receive_stream(&far_end, 4, TOTAL, deadline)
         .unwrap_or_else(|e| panic!("{backend:?} {more:?}: backend reading: {e}"));
     join_by(sender, deadline, "the client's sender");
