@@ -13,7 +13,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::time::Instant;
 
 use crate::backend::Ready;
-use crate::context::{AnyChannel, Asked, Channel, Context, Entry, Slot};
+use crate::context::{AnyChannel, Asked, Channel, Context, Entry, Slot, Wants};
 use crate::dispatcher::{Clock, CloseReason, Dispatcher};
 use crate::errors::{is_disconnect, is_would_block};
 use crate::handler::{Handler, Layer};
@@ -66,8 +66,8 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
         self.disp.close();
     }
 
-    fn ask(&mut self) -> Asked {
-        let Some(fd) = self.disp.fileno() else { return Asked::Closed };
+    fn ask(&mut self) -> Option<Asked> {
+        let fd = self.disp.fileno()?;
         self.disp.dirty = false;
         let paced = self.disp.paced_by().is_some();
         // A channel past a timeout is still waited for, in a wait that
@@ -78,15 +78,8 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
             Clock::Paused(until) => {
                 self.disp.wants = (false, false);
                 self.disp.reading = false;
-                return Asked::Wants {
-                    fd,
-                    read: false,
-                    write: false,
-                    wake: Some(until),
-                    paced,
-                    flipped: false,
-                    expired: false,
-                };
+                let change = Some(Wants { read: false, write: false, paced });
+                return Some(Asked { fd, wake: Some(until), flipped: false, expired: false, change });
             }
             Clock::Wake(deadline) => (deadline, false),
         };
@@ -100,14 +93,15 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
         let throttled = throttled && !paced;
         let read = !self.disp.eof && !throttled && self.handler.readable(&self.disp);
         let write = !self.disp.accepting() && self.handler.writable(&self.disp);
-        if (read, write) == self.disp.wants && !paced {
-            // The backend already has exactly this (the common case: a
-            // channel asked again after its callbacks).
-            return Asked::Same { fd, wake, flipped, expired };
-        }
-        self.disp.wants = (read, write);
-        self.disp.reading = read;
-        Asked::Wants { fd, read, write, wake, paced, flipped, expired }
+        // The same answer needs nothing of the backend (the common case: a
+        // channel asked again after its callbacks); a paced one is always
+        // looked at again, its pacer's queue may have moved.
+        let change = ((read, write) != self.disp.wants || paced).then(|| {
+            self.disp.wants = (read, write);
+            self.disp.reading = read;
+            Wants { read, write, paced }
+        });
+        Some(Asked { fd, wake, flipped, expired, change })
     }
 
     fn wants(&self) -> (bool, bool) {

@@ -16,7 +16,7 @@ use std::os::fd::RawFd;
 use std::time::Instant;
 
 use crate::backend::{Interest, Poller};
-use crate::context::{AnyChannel, Asked, Context, Slot};
+use crate::context::{AnyChannel, Context, Slot, Wants};
 use crate::map::Token;
 use crate::timer::Action;
 
@@ -109,33 +109,23 @@ impl Interests {
     fn ask_at(&mut self, ctx: &mut Context, poller: &mut Poller, index: usize) {
         let Context { channels, alarms, trace, .. } = ctx;
         let Some((t, Slot::Live(channel))) = channels.at_mut(index) else { return };
-        match channel.ask() {
-            Asked::Closed => {}
-            Asked::Same { fd, wake, flipped, expired } => {
-                self.note_expired(t, expired);
-                self.flipped |= flipped;
-                if trace.is_some() {
-                    self.asked.push(fd);
-                }
-                if let Some(at) = wake {
-                    set_alarm(channel, alarms, t, at);
-                }
-            }
-            Asked::Wants { fd, read, write, wake, paced, flipped, expired } => {
-                self.note_expired(t, expired);
-                self.flipped |= flipped;
-                if trace.is_some() {
-                    self.asked.push(fd);
-                }
-                if let Some(at) = wake {
-                    set_alarm(channel, alarms, t, at);
-                }
-                if paced {
-                    self.paced.push(t);
-                } else if let Err(err) = poller.set(Interest { key: key_of(t), token: t, fd, read, write }) {
-                    self.failed.push((t, err));
-                }
-            }
+        let Some(asked) = channel.ask() else { return };
+        if asked.expired {
+            self.expired.push(t);
+        }
+        self.flipped |= asked.flipped;
+        if trace.is_some() {
+            self.asked.push(asked.fd);
+        }
+        if let Some(at) = asked.wake {
+            set_alarm(channel, alarms, t, at);
+        }
+        let Some(Wants { read, write, paced }) = asked.change else { return };
+        if paced {
+            self.paced.push(t);
+        } else if let Err(err) = poller.set(Interest { key: key_of(t), token: t, fd: asked.fd, read, write })
+        {
+            self.failed.push((t, err));
         }
     }
 
@@ -161,13 +151,6 @@ impl Interests {
             if let Err(err) = register(poller, channel, t, fd, read && !held, write) {
                 self.failed.push((t, err));
             }
-        }
-    }
-
-    /// Notes a channel found past a timeout, for after the wait.
-    fn note_expired(&mut self, t: Token, expired: bool) {
-        if expired {
-            self.expired.push(t);
         }
     }
 

@@ -29,8 +29,9 @@ pub(crate) trait AnyChannel: Any {
     /// Asks the channel what it waits for now: its clock first (a timeout
     /// passed, an accept back-off), then `readable()`/`writable()` (not
     /// asked of a listener to write, nor to read after the end of input or
-    /// while its queue is full). Clears its "ask again" mark.
-    fn ask(&mut self) -> Asked;
+    /// while its queue is full). Clears its "ask again" mark. `None`: it
+    /// is closed.
+    fn ask(&mut self) -> Option<Asked>;
     /// Its last answers (read, write), before pacing.
     fn wants(&self) -> (bool, bool);
     /// Whether its output queue is over its high-water mark.
@@ -75,26 +76,26 @@ pub(crate) trait AnyChannel: Any {
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
 
-/// A channel's answer to "what do you wait for now?".
-pub(crate) enum Asked {
-    /// It has no descriptor (closed): nothing.
-    Closed,
-    /// The same answer as last time: nothing to tell the backend.
-    Same { fd: RawFd, wake: Option<Instant>, flipped: bool, expired: bool },
-    /// Wait for it so, and wake the loop by `wake` (its next deadline);
-    /// `paced`: its reading also waits on another channel's queue.
-    /// `flipped`: its queue crossed a water mark (paced channels may change).
-    /// `expired` (in both): a timeout passed; its close is announced after
-    /// this iteration's wait, unless what the wait brings restarts its clock.
-    Wants {
-        fd: RawFd,
-        read: bool,
-        write: bool,
-        wake: Option<Instant>,
-        paced: bool,
-        flipped: bool,
-        expired: bool,
-    },
+/// An open channel's answer to "what do you wait for now?".
+pub(crate) struct Asked {
+    pub(crate) fd: RawFd,
+    /// Wake the loop by then (its next deadline), if it has one to set.
+    pub(crate) wake: Option<Instant>,
+    /// Its queue crossed a water mark (paced channels may change).
+    pub(crate) flipped: bool,
+    /// A timeout passed: its close is announced after this iteration's
+    /// wait, unless what the wait brings restarts its clock.
+    pub(crate) expired: bool,
+    /// What the backend is to be told; `None`: the same as last time.
+    pub(crate) change: Option<Wants>,
+}
+
+/// A channel's new registration: read, write, and whether its reading
+/// also waits on another channel's queue (`paced`).
+pub(crate) struct Wants {
+    pub(crate) read: bool,
+    pub(crate) write: bool,
+    pub(crate) paced: bool,
 }
 
 /// One place in the channel map.

@@ -25,7 +25,7 @@ mod entry;
 mod timers;
 
 pub use channel::Channel;
-pub(crate) use entry::{AnyChannel, Asked, Entry, Slot};
+pub(crate) use entry::{AnyChannel, Asked, Entry, Slot, Wants};
 
 /// A timer's closure: once, or every interval.
 type Once = Box<dyn FnOnce(&mut Context)>;
