@@ -165,8 +165,11 @@ impl Interests {
     /// this iteration did not restart. (Announced before the wait, a loop
     /// that came back late would close a channel whose input was waiting.)
     pub(crate) fn announce_expired(&mut self, ctx: &mut Context) {
+        if self.expired.is_empty() {
+            return;
+        }
         for t in std::mem::take(&mut self.expired) {
-            with_channel(ctx, t, |boxed, ctx| boxed.expire(ctx, t));
+            ctx.with_taken(t, |boxed, ctx| boxed.expire(ctx, t));
         }
     }
 
@@ -176,7 +179,7 @@ impl Interests {
             return;
         }
         for (t, err) in std::mem::take(&mut self.failed) {
-            with_channel(ctx, t, |boxed, ctx| boxed.fail(ctx, t, err));
+            ctx.with_taken(t, |boxed, ctx| boxed.fail(ctx, t, err));
         }
     }
 }
@@ -223,14 +226,5 @@ fn deregister_gone(ctx: &mut Context, poller: &mut Poller) {
     for (t, retired) in ctx.gone.drain(..) {
         poller.remove(key_of(t), t);
         drop(retired);
-    }
-}
-
-/// Runs `f` on channel `t` taken out of the map, then puts it back.
-fn with_channel(ctx: &mut Context, t: Token, f: impl FnOnce(&mut Box<dyn AnyChannel>, &mut Context)) {
-    if let Some(mut boxed) = ctx.take(t) {
-        let fd = boxed.fileno();
-        f(&mut boxed, ctx);
-        ctx.restore(t, boxed, fd);
     }
 }

@@ -347,11 +347,7 @@ impl Reactor {
     /// busy), turn its readiness into callbacks, put it back. A channel
     /// closed earlier in this pass is gone, and its token finds nothing.
     fn dispatch(&mut self, token: Token, ready: Ready) {
-        if let Some(mut boxed) = self.ctx.take(token) {
-            let fd = boxed.fileno();
-            boxed.dispatch(&mut self.ctx, token, ready);
-            self.ctx.restore(token, boxed, fd);
-        }
+        self.ctx.with_taken(token, |boxed, ctx| boxed.dispatch(ctx, token, ready));
     }
 
     /// Registers one of the reactor's own sockets, read only, for good.

@@ -274,6 +274,17 @@ impl Context {
         }
     }
 
+    /// Runs `f` on channel `t` taken out of the map (its slot busy), then
+    /// puts it back; nothing if it is gone or already out.
+    #[inline]
+    pub(crate) fn with_taken(&mut self, t: Token, f: impl FnOnce(&mut Box<dyn AnyChannel>, &mut Context)) {
+        if let Some(mut boxed) = self.take(t) {
+            let fd = boxed.fileno();
+            f(&mut boxed, self);
+            self.restore(t, boxed, fd);
+        }
+    }
+
     /// Puts a taken channel back, or frees its slot if it was closed
     /// meanwhile (`fd` is what it had when taken, for the trace).
     #[inline]
