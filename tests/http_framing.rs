@@ -309,8 +309,36 @@ fn lingering_close_ends_on_a_timer(backend: Backend) {
     }
 }
 
+/// A `Connection: close` request that is all the client sent is answered
+/// and the connection closed at once, as nginx does: a byte the client
+/// sends afterwards meets a closed socket, whose reset sets the client's
+/// socket error. (A lingering server reads and drops the byte, and ends
+/// with no reset.) Bytes after such a request still get the lingering
+/// close: `lingering_close_delivers_the_answer` and the table's pipeline case.
+fn connection_close_closes_at_once(backend: Backend) {
+    let server = Server::start(backend);
+    let mut stream = connect(&server.addr);
+    stream.write_all(get_with("Connection: close\r\n").as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    assert_eq!(statuses(&answer), Some(vec![200]), "{:?}", String::from_utf8_lossy(&answer));
+    stream.write_all(b"x").unwrap();
+    // The reset comes back at once on loopback; nothing signals it to a
+    // std-only client, so it looks now and then, for at most WAIT_LIMIT.
+    let deadline = Instant::now() + WAIT_LIMIT;
+    let err = loop {
+        if let Some(err) = stream.take_error().unwrap() {
+            break err;
+        }
+        assert!(Instant::now() < deadline, "no reset within {WAIT_LIMIT:?}: the server lingered");
+        thread::sleep(Duration::from_millis(5));
+    };
+    assert!(matches!(err.kind(), ErrorKind::BrokenPipe | ErrorKind::ConnectionReset), "{err}");
+}
+
 on_every_backend!(
     framing_table,
+    connection_close_closes_at_once,
     lingering_close_delivers_the_answer,
     lingering_close_is_bounded,
     lingering_close_ends_on_a_timer

@@ -16,7 +16,9 @@
 //! the client still sends until the client closes, for at most 2 s (a timer
 //! of the channel's own, `Channel::call_later`) and 1 MiB. Closing at once,
 //! with the client's bytes unread, would send a reset that can destroy the
-//! answer before the client reads it.
+//! answer before the client reads it. After a good request with
+//! `Connection: close` it closes at once, as nginx does, unless more bytes
+//! came with that request: with nothing unread there is no reset.
 //!
 //! And what a server exposed to the internet needs (see `--help` for the
 //! flags and their defaults, nginx's): a request head must be complete
@@ -40,7 +42,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use parse::{is_empty_line, parse_chunk_size, parse_request, Body, Method, Refusal, Request, MAX_BODY};
-use pollreactor::{Address, Channel, Chat, Dispatcher, Handler, Socket, Terminator};
+use pollreactor::{Address, Channel, Chat, Dispatcher, Handler, Layer, Socket, Terminator};
 
 const USAGE: &str = "\
 usage: http_server [--addr HOST:PORT] [--backend poll|select|epoll] [--interest MODE]
@@ -65,9 +67,11 @@ Refused requests get, with `Connection: close`:
   501  a transfer coding before chunked (`gzip, chunked`)
   505  an HTTP version other than 1.x
 After an answer that ends the connection (these but 408, or `Connection:
-close`), the server reads no more requests: it sends the answer, stops
-writing, and drops what the client still sends (up to 1 MiB, for up to
-2 s) before it closes. A 408 is sent, and the connection closed, at once.
+close` when more bytes came after that request), the server reads no more
+requests: it sends the answer, stops writing, and drops what the client
+still sends (up to 1 MiB, for up to 2 s) before it closes. A 408, and the
+answer to a `Connection: close` request that was all the client sent, are
+sent and the connection closed at once.
 
   --addr HOST:PORT       where to listen (default 127.0.0.1:8081; port 0 picks one)
   --backend NAME         poll, select or epoll (default poll)
@@ -136,6 +140,10 @@ enum State {
     ChunkEnd,
     /// A line of the trailer section after the last chunk.
     Trailers,
+    /// The last request (`Connection: close`) is answered; the rest of the
+    /// read it came in decides how the connection ends (see
+    /// [`HttpChannel::end`]).
+    Ending,
     /// Requests are over: the last answer goes out, then the write side is
     /// shut (or, after a 408, the connection closed); what the client still
     /// sends is dropped (and counted) until it closes.
@@ -177,6 +185,11 @@ impl Handler<Chat> for HttpChannel {
                 ch.collect(data);
             }
             State::Body | State::ChunkData => {}
+            State::Ending => {
+                // Bytes after the last request: close gracefully after all.
+                self.state = State::Lingering { dropped: data.len() };
+                self.start_lingering(ch)?;
+            }
             State::Lingering { dropped, .. } => {
                 *dropped += data.len();
                 if *dropped > LINGER_BYTES {
@@ -208,8 +221,18 @@ impl Handler<Chat> for HttpChannel {
                 Ok(())
             }
             State::Trailers => self.trailer_line(ch),
-            State::Lingering { .. } => Ok(()),
+            State::Ending | State::Lingering { .. } => Ok(()),
         }
+    }
+
+    /// asynchat's read step; then, if the last request was all this read
+    /// held, the connection closes once its answer is out.
+    fn handle_read(&mut self, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
+        Chat::handle_read(self, ch)?;
+        if matches!(self.state, State::Ending) {
+            ch.close_when_done();
+        }
+        Ok(())
     }
 
     fn handle_error(&mut self, ch: &mut Channel<'_, Chat>, err: io::Error) {
@@ -386,7 +409,7 @@ impl HttpChannel {
     /// the next one, or end the connection.
     fn answer(&mut self, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
         if self.close_after {
-            return self.linger(ch, self.answer);
+            return self.end(ch);
         }
         if !matches!(self.state, State::Head) {
             // After a body, lines again (a bodiless request kept them).
@@ -416,6 +439,27 @@ impl HttpChannel {
         ch.set_max_record(None);
         ch.clear_incoming();
         ch.push(answer)?;
+        self.start_lingering(ch)
+    }
+
+    /// The last request (`Connection: close`) is answered. Whatever else
+    /// came with it in this read is dropped; if anything did (a client
+    /// that pipelined past its own close), the connection lingers as after
+    /// an error. If nothing did, it closes once the answer is out, as
+    /// nginx does: with nothing unread, no reset can overtake the answer,
+    /// and the half-close, the wait for the client's end of file and its
+    /// two system calls are saved.
+    fn end(&mut self, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
+        self.state = State::Ending;
+        self.head_since = None;
+        ch.set_terminator(Terminator::None);
+        ch.set_max_record(None);
+        ch.push(self.answer)
+    }
+
+    /// Once the answer is out, the write side is shut; input is dropped
+    /// until the client closes, for at most [`LINGER_TIME`].
+    fn start_lingering(&mut self, ch: &mut Channel<'_, Chat>) -> io::Result<()> {
         ch.shutdown_when_done()?;
         // A timer of the channel's own: it is cancelled if the channel closes first.
         ch.call_later(LINGER_TIME, |_: &mut HttpChannel, ch: &mut Channel<'_, Chat>| ch.close());
