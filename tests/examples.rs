@@ -3,6 +3,9 @@
 //! run `cargo build --examples` before.
 
 mod common;
+/// The examples' own shared code, for tests of its parts (the flags' parsers).
+#[path = "../examples/common/mod.rs"]
+mod examples_common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -195,6 +198,45 @@ fn every_example_has_help_and_rejects_bad_arguments() {
         let bad = output_within(Command::new(example(name)).args(["--backend", "kqueue"]));
         assert_eq!(bad.status.code(), Some(2), "{name} with a bad backend");
         assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown backend"), "{name}");
+    }
+}
+
+/// `--idle-timeout SECS` and the other seconds flags: exact decimals,
+/// down to the nanosecond; anything else is refused.
+#[test]
+fn seconds_are_exact_decimals() {
+    use examples_common::parse_seconds;
+    for (text, secs, nanos) in [
+        ("75", 75, 0),
+        ("0", 0, 0),
+        ("1.5", 1, 500_000_000),
+        ("0.25", 0, 250_000_000),
+        (".25", 0, 250_000_000),
+        ("5.", 5, 0),
+        ("0.000000001", 0, 1),
+        ("2.123456789", 2, 123_456_789),
+        ("007.10", 7, 100_000_000),
+        ("18446744073709551615.999999999", u64::MAX, 999_999_999),
+    ] {
+        assert_eq!(parse_seconds(text), Some(Duration::new(secs, nanos)), "{text:?}");
+    }
+    for text in ["", ".", "-1", "-0", "+1", "1e3", "inf", "NaN", " 1", "1 ", "1_0", "1.2.3", "1,5", "٣"] {
+        assert_eq!(parse_seconds(text), None, "{text:?}");
+    }
+    // A tenth digit is finer than a Duration; then a second past u64::MAX.
+    assert_eq!(parse_seconds("0.0000000001"), None);
+    assert_eq!(parse_seconds("18446744073709551616"), None);
+}
+
+/// A server refuses seconds it cannot read with a usage error (status
+/// 2) that names the flag and the value.
+#[test]
+fn echo_server_refuses_bad_seconds() {
+    for (flag, value) in [("--idle-timeout", "1e3"), ("--send-timeout", "-1")] {
+        let out = output_within(Command::new(example("echo_server")).args([flag, value]));
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(&format!("{flag} needs seconds, not {value:?}")), "stderr: {stderr}");
     }
 }
 
