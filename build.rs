@@ -36,8 +36,10 @@ fn main() {
     // bindings): there, sigpending says whether sigwait can return at once.
     let sigtimedwait = ["linux", "android", "freebsd", "dragonfly", "netbsd"].contains(&os.as_str());
     emit("pollreactor_sigtimedwait", sigtimedwait && !portable);
-    // epoll(7): Linux's own wait, beside the portable poll and select.
-    emit("pollreactor_epoll", ["linux", "android"].contains(&os.as_str()) && !portable);
+    // epoll(7): Linux's own wait, beside the portable poll and select;
+    // only with the `epoll` feature (on by default).
+    let epoll_feature = std::env::var_os("CARGO_FEATURE_EPOLL").is_some();
+    emit("pollreactor_epoll", ["linux", "android"].contains(&os.as_str()) && epoll_feature && !portable);
 }
 
 /// Whether the rustc flags cargo uses for this crate set `--cfg name`, in

@@ -49,6 +49,8 @@ impl Default for InterestMode {
 /// The registration key of the waker's socket, of the signal socket, and
 /// the first channel's (channel keys follow their slots).
 pub(crate) const WAKER_KEY: u32 = 0;
+// Kept without the `signals` feature too, so that keys are the same.
+#[cfg_attr(not(feature = "signals"), allow(dead_code))]
 pub(crate) const SIGNALS_KEY: u32 = 1;
 const FIRST_CHANNEL_KEY: u32 = 2;
 

@@ -243,6 +243,15 @@
 //! stops reading, or one where nothing moves; [`Dispatcher::close_reason`]
 //! tells `handle_close` which. The `proxy` example puts them together.
 //!
+//! ## Cargo features
+//!
+//! `epoll` ([`Backend::Epoll`]), `signals` ([`Reactor::on_signal`]) and
+//! `trace` ([`Reactor::set_trace`]), all on by default. The loop calls
+//! into each of them, so each is linked into a program that has it on,
+//! used or not; with one off, those calls compile away (the README has
+//! the bytes each costs). The [`Chat`] layer needs no feature: it is
+//! generic, so a program that never uses it has none of its code.
+//!
 //! ## Where the unsafe code is, and why it is sound
 //!
 //! Only in the private `sys` module (`src/sys/`): thin wrappers over the
@@ -277,12 +286,17 @@ pub mod limits;
 mod map;
 mod output;
 mod reactor;
+// Without the `signals` or `trace` feature, the module is a type with no
+// values: the reactor's `Option` of it is always `None`, and every call
+// into it compiles away.
+#[cfg_attr(not(feature = "signals"), path = "signals_off.rs")]
 mod signals;
 mod socket;
 mod sys;
 #[cfg(test)]
 mod tests;
 mod timer;
+#[cfg_attr(not(feature = "trace"), path = "trace_off.rs")]
 mod trace;
 mod waker;
 

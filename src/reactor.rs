@@ -10,11 +10,10 @@ use crate::backend::{Backend, Event, Interest, Poller, Ready};
 use crate::context::Context;
 use crate::dispatcher::Dispatcher;
 use crate::handler::{Handler, Layer};
-use crate::interest::{remove_gone, InterestMode, Interests, SIGNALS_KEY, WAKER_KEY};
+use crate::interest::{remove_gone, InterestMode, Interests, WAKER_KEY};
 use crate::map::Token;
 use crate::signals::Signals;
 use crate::timer::{deadline_after, earliest};
-use crate::trace::Trace;
 use crate::waker::{Waker, WakerEnd};
 
 /// How [`Reactor::run`] loops: asyncore's `loop(timeout, use_poll, map, count)`.
@@ -209,10 +208,13 @@ impl Reactor {
     /// })?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    ///
+    /// With the `signals` feature (on by default).
+    #[cfg(feature = "signals")]
     pub fn on_signal(&mut self, signum: i32, f: impl FnMut(&mut Context) + 'static) -> io::Result<()> {
         if self.signals.is_none() {
             let signals = Signals::new()?;
-            self.register_internal(SIGNALS_KEY, SIGNALS, signals.rx.as_raw_fd())?;
+            self.register_internal(crate::interest::SIGNALS_KEY, SIGNALS, signals.rx.as_raw_fd())?;
             self.signals = Some(signals);
         }
         self.signals.as_mut().expect("just set").add(signum, Box::new(f))
@@ -233,8 +235,11 @@ impl Reactor {
 
     /// Turns the tracer on (`Some(writer)`, e.g. `Box::new(std::io::stderr())`)
     /// or off: one line per iteration, see the crate docs' tour.
+    ///
+    /// With the `trace` feature (on by default).
+    #[cfg(feature = "trace")]
     pub fn set_trace(&mut self, out: Option<Box<dyn io::Write>>) {
-        self.ctx.trace = out.map(Trace::new);
+        self.ctx.trace = out.map(crate::trace::Trace::new);
     }
 
     /// Whether the loop has anything to wait for: a channel or a timer.

@@ -9,8 +9,9 @@
 //! which shows the test bites. The limit is process-wide, so this file is
 //! its own test binary, with a single test.
 #![forbid(unsafe_code)]
-// Epoll exists on Linux only, and not under `--cfg pollreactor_portable`.
-#![cfg(all(target_os = "linux", not(pollreactor_portable)))]
+// Epoll exists on Linux only, with the `epoll` feature, and not under
+// `--cfg pollreactor_portable`.
+#![cfg(all(target_os = "linux", feature = "epoll", not(pollreactor_portable)))]
 
 mod common;
 

@@ -2,6 +2,9 @@
 //! `cargo test` builds the examples first; with `--test examples` alone,
 //! run `cargo build --examples` before.
 
+// The example programs (which these tests run) need these features.
+#![cfg(all(feature = "signals", feature = "trace"))]
+
 mod common;
 /// The examples' own shared code, for tests of its parts (the flags' parsers).
 #[path = "../examples/common/mod.rs"]
@@ -135,8 +138,9 @@ fn echo_server_select_50_clients() {
     echo_server_serves_50_clients_1_mib_each("select");
 }
 
-// Not under `--cfg pollreactor_portable`, which builds the non-Linux paths.
-#[cfg(all(target_os = "linux", not(pollreactor_portable)))]
+// Not under `--cfg pollreactor_portable`, which builds the non-Linux paths,
+// nor without the `epoll` feature.
+#[cfg(all(target_os = "linux", feature = "epoll", not(pollreactor_portable)))]
 #[test]
 fn echo_server_epoll_50_clients() {
     echo_server_serves_50_clients_1_mib_each("epoll");
@@ -310,8 +314,9 @@ fn http_server_select() {
     http_server_speaks_http("select");
 }
 
-// Not under `--cfg pollreactor_portable`, which builds the non-Linux paths.
-#[cfg(all(target_os = "linux", not(pollreactor_portable)))]
+// Not under `--cfg pollreactor_portable`, which builds the non-Linux paths,
+// nor without the `epoll` feature.
+#[cfg(all(target_os = "linux", feature = "epoll", not(pollreactor_portable)))]
 #[test]
 fn http_server_epoll() {
     http_server_speaks_http("epoll");
@@ -404,8 +409,9 @@ fn chat_server_select() {
     chat_server_relays_lines("select");
 }
 
-// Not under `--cfg pollreactor_portable`, which builds the non-Linux paths.
-#[cfg(all(target_os = "linux", not(pollreactor_portable)))]
+// Not under `--cfg pollreactor_portable`, which builds the non-Linux paths,
+// nor without the `epoll` feature.
+#[cfg(all(target_os = "linux", feature = "epoll", not(pollreactor_portable)))]
 #[test]
 fn chat_server_epoll() {
     chat_server_relays_lines("epoll");
@@ -474,8 +480,9 @@ fn chat_server_idle_timeout_select() {
     chat_server_drops_an_idle_client("select");
 }
 
-// Not under `--cfg pollreactor_portable`, which builds the non-Linux paths.
-#[cfg(all(target_os = "linux", not(pollreactor_portable)))]
+// Not under `--cfg pollreactor_portable`, which builds the non-Linux paths,
+// nor without the `epoll` feature.
+#[cfg(all(target_os = "linux", feature = "epoll", not(pollreactor_portable)))]
 #[test]
 fn chat_server_idle_timeout_epoll() {
     chat_server_drops_an_idle_client("epoll");

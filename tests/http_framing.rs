@@ -16,6 +16,9 @@
 //! `cargo test` builds the examples first; with `--test http_framing`
 //! alone, run `cargo build --examples` before.
 
+// The example programs (which these tests run) need these features.
+#![cfg(all(feature = "signals", feature = "trace"))]
+
 mod common;
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};

@@ -6,6 +6,9 @@
 //! Every wait is bounded; the few polls (a child's exit, its descriptor
 //! count) have no event to wait on and end at a deadline.
 
+// The example programs (which these tests run) need these features.
+#![cfg(all(feature = "signals", feature = "trace"))]
+
 mod common;
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};

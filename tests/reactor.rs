@@ -1126,3 +1126,18 @@ on_every_backend!(
     accepting_never_polled_for_write,
     spurious_read_is_benign,
 );
+
+/// Epoll is in the build exactly on Linux with the `epoll` feature (and
+/// not under `--cfg pollreactor_portable`); where it is not, a reactor
+/// asked for it says so (`Unsupported`) instead of waiting some other way.
+#[test]
+fn epoll_exists_exactly_where_the_build_has_it() {
+    let built = cfg!(all(target_os = "linux", feature = "epoll", not(pollreactor_portable)));
+    assert_eq!(Backend::available().contains(&Backend::Epoll), built);
+    let prepared = Reactor::new().prepare(Backend::Epoll);
+    if built {
+        prepared.unwrap();
+    } else {
+        assert_eq!(prepared.unwrap_err().kind(), io::ErrorKind::Unsupported);
+    }
+}

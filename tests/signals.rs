@@ -2,6 +2,8 @@
 //! signals, so this file is its own test binary with a single reactor, and
 //! the backends run one after the other.
 
+#![cfg(feature = "signals")]
+
 mod common;
 
 use common::Echo;

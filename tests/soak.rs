@@ -7,6 +7,9 @@
 //!
 //! `POLLREACTOR_SOAK_ROUNDS=N` runs N churn rounds instead of 10.
 
+// The example programs (which these tests run) need these features.
+#![cfg(all(feature = "signals", feature = "trace"))]
+
 mod common;
 
 use common::Echo;

@@ -4,9 +4,8 @@
 
 mod common;
 
-use common::Echo;
 use std::cell::RefCell;
-use std::io::{self, Write};
+use std::io;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,10 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{loop_until, Log, WAIT_LIMIT};
-use pollreactor::{
-    Backend, Channel, Dispatcher, Family, Handler, InterestMode, LoopOptions, Reactor, SockType, Socket,
-    WithSend,
-};
+use pollreactor::{Backend, Channel, Dispatcher, Family, Handler, LoopOptions, Reactor, SockType, Socket};
 
 /// A channel that waits to read and records what it reads.
 struct Reader {
@@ -216,56 +212,6 @@ fn waker_wakes_a_loop_blocked_without_timeout(backend: Backend) {
     assert!(start.elapsed() < WAIT_LIMIT);
 }
 
-/// A writer the test can read back.
-#[derive(Clone, Default)]
-struct Captured(Rc<RefCell<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-fn tracer_shows_a_scripted_exchange(backend: Backend) {
-    let mut reactor = Reactor::new();
-    // The line of asyncore's mode; the fast mode adds `asked[...]`.
-    reactor.set_interest_mode(InterestMode::EveryIteration);
-    let out = Captured::default();
-    reactor.set_trace(Some(Box::new(out.clone())));
-    let (ours, theirs) = Socket::pair(Family::Unix, SockType::Stream).unwrap();
-    let token = reactor.add(Dispatcher::new(ours).unwrap().with_send(), Echo).unwrap();
-    let fd = reactor
-        .context_mut()
-        .call(token, |_: &mut Echo, ch: &mut Channel<'_, WithSend>| ch.fileno())
-        .unwrap()
-        .unwrap();
-    let name = format!("{backend:?}").to_lowercase();
-    let wait = Some(Duration::from_secs(5));
-    // 1: the peer says hello; we read it and echo it at once.
-    theirs.send(b"hello").unwrap();
-    reactor.poll_once(wait, backend).unwrap();
-    let mut echo = [0u8; 5];
-    assert_eq!(theirs.recv(&mut echo).unwrap(), 5);
-    // 2: a timer is due, nothing else.
-    reactor.context_mut().call_later(Duration::ZERO, |_| {});
-    reactor.poll_once(wait, backend).unwrap();
-    // 3: the peer closes: end of file, close.
-    drop(theirs);
-    reactor.poll_once(wait, backend).unwrap();
-    // poll and epoll report the hang-up too; select only readability.
-    let ready_hup = if backend == Backend::Select { "r" } else { "rh" };
-    let expected = format!(
-        "#1 {name} want[{fd}:r] ready[{fd}:r] calls[{fd}:read] added[{fd}]\n\
-         #2 {name} want[{fd}:r] ready[] timers[1]\n\
-         #3 {name} want[{fd}:r] ready[{fd}:{ready_hup}] calls[{fd}:read {fd}:close] closed[{fd}]\n"
-    );
-    assert_eq!(String::from_utf8(out.0.borrow().clone()).unwrap(), expected);
-}
-
 on_every_backend!(
     timers_run_in_deadline_then_insertion_order,
     cancel_before_and_during_the_same_iteration,
@@ -274,5 +220,65 @@ on_every_backend!(
     idle_timeout_closes_only_idle_channels,
     waker_runs_every_post_exactly_once,
     waker_wakes_a_loop_blocked_without_timeout,
-    tracer_shows_a_scripted_exchange,
 );
+
+/// The tracer exists with the `trace` feature only.
+#[cfg(feature = "trace")]
+mod tracer {
+    use super::*;
+    use common::Echo;
+    use pollreactor::{InterestMode, WithSend};
+    use std::io::Write;
+
+    /// A writer the test can read back.
+    #[derive(Clone, Default)]
+    struct Captured(Rc<RefCell<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.borrow_mut().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn tracer_shows_a_scripted_exchange(backend: Backend) {
+        let mut reactor = Reactor::new();
+        // The line of asyncore's mode; the fast mode adds `asked[...]`.
+        reactor.set_interest_mode(InterestMode::EveryIteration);
+        let out = Captured::default();
+        reactor.set_trace(Some(Box::new(out.clone())));
+        let (ours, theirs) = Socket::pair(Family::Unix, SockType::Stream).unwrap();
+        let token = reactor.add(Dispatcher::new(ours).unwrap().with_send(), Echo).unwrap();
+        let fd = reactor
+            .context_mut()
+            .call(token, |_: &mut Echo, ch: &mut Channel<'_, WithSend>| ch.fileno())
+            .unwrap()
+            .unwrap();
+        let name = format!("{backend:?}").to_lowercase();
+        let wait = Some(Duration::from_secs(5));
+        // 1: the peer says hello; we read it and echo it at once.
+        theirs.send(b"hello").unwrap();
+        reactor.poll_once(wait, backend).unwrap();
+        let mut echo = [0u8; 5];
+        assert_eq!(theirs.recv(&mut echo).unwrap(), 5);
+        // 2: a timer is due, nothing else.
+        reactor.context_mut().call_later(Duration::ZERO, |_| {});
+        reactor.poll_once(wait, backend).unwrap();
+        // 3: the peer closes: end of file, close.
+        drop(theirs);
+        reactor.poll_once(wait, backend).unwrap();
+        // poll and epoll report the hang-up too; select only readability.
+        let ready_hup = if backend == Backend::Select { "r" } else { "rh" };
+        let expected = format!(
+            "#1 {name} want[{fd}:r] ready[{fd}:r] calls[{fd}:read] added[{fd}]\n\
+             #2 {name} want[{fd}:r] ready[] timers[1]\n\
+             #3 {name} want[{fd}:r] ready[{fd}:{ready_hup}] calls[{fd}:read {fd}:close] closed[{fd}]\n"
+        );
+        assert_eq!(String::from_utf8(out.0.borrow().clone()).unwrap(), expected);
+    }
+
+    on_every_backend!(tracer_shows_a_scripted_exchange);
+}

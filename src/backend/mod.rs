@@ -179,6 +179,8 @@ pub(crate) struct Interest {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Event {
     pub(crate) token: Token,
+    /// For the tracer's lines.
+    #[cfg_attr(not(feature = "trace"), allow(dead_code))]
     pub(crate) fd: RawFd,
     pub(crate) ready: Ready,
 }

@@ -42,6 +42,7 @@ pub mod fault;
 pub(crate) mod fd;
 pub(crate) mod poll;
 pub(crate) mod select;
+#[cfg(feature = "signals")]
 pub(crate) mod signal;
 pub(crate) mod socket;
 pub(crate) mod spare;

@@ -25,8 +25,9 @@ macro_rules! on_every_backend {
         mod select {
             $( #[test] fn $name() { super::$name(pollreactor::Backend::Select) } )*
         }
-        // Not under `--cfg pollreactor_portable`, which builds the non-Linux paths.
-        #[cfg(all(target_os = "linux", not(pollreactor_portable)))]
+        // Not under `--cfg pollreactor_portable`, which builds the non-Linux paths,
+// nor without the `epoll` feature.
+        #[cfg(all(target_os = "linux", feature = "epoll", not(pollreactor_portable)))]
         mod epoll {
             $( #[test] fn $name() { super::$name(pollreactor::Backend::Epoll) } )*
         }
