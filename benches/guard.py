@@ -81,6 +81,7 @@ def figures(data):
         for n in (1000, 3000):
             f[f"accept Ir/conn at {n} {s}"] = setup_per_conn(data, n, s)
         f[f"churn syscalls/conn {s}"] = syscalls(data, f"churn-sys/echo/{s}")
+        f[f"churn http syscalls/conn {s}"] = syscalls(data, f"churn-sys/http/{s}")
         f[f"bytes/idle conn {s}"] = bytes_per_conn(data, s)
         f[f"echo_server stripped {s}"] = size(data, s)
     return f
@@ -101,6 +102,8 @@ def targets(f):
         check(f"echo round trip, {o}", f[f"echo Ir/op {o}"], f["echo Ir/op mio"], "mio")
         check(f"http request, {o}", f[f"http Ir/op {o}"], f["http Ir/op mio"], "mio")
         check(f"churned echo syscalls, {o}", f[f"churn syscalls/conn {o}"], f["churn syscalls/conn mio"], "mio")
+        check(f"churned http syscalls, {o}", f[f"churn http syscalls/conn {o}"],
+              f["churn http syscalls/conn mio"], "mio")
         check(f"accept at 3,000 vs 1,000, {o}", f[f"accept Ir/conn at 3000 {o}"],
               f[f"accept Ir/conn at 1000 {o}"] and 1.2 * f[f"accept Ir/conn at 1000 {o}"], "1.2x own")
         check(f"accept at 3,000, {o}", f[f"accept Ir/conn at 3000 {o}"],
