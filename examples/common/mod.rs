@@ -7,7 +7,7 @@ use std::cell::Cell;
 use std::io::{self, Write};
 use std::process::ExitCode;
 use std::rc::Rc;
-use std::sync::mpsc;
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use pollreactor::{
@@ -435,12 +435,13 @@ pub struct Worker<'a> {
     /// `--addr HOST:0` has its port); the others bind the same address.
     listener: Option<Dispatcher>,
     addr: &'a str,
+    /// Where the workers meet: the others report there, the first one
+    /// waits there for them all.
+    roll: &'a Roll,
     /// The first worker: it receives the signals and says `listening on`.
-    main: Option<mpsc::Receiver<io::Result<Waker>>>,
-    /// The others: tell the first one their waker once they listen.
-    ready: Option<mpsc::Sender<io::Result<Waker>>>,
-    /// The other workers' wakers, for the first one to stop them.
-    others: &'a std::sync::Mutex<Vec<Waker>>,
+    first: bool,
+    /// One of the others, yet to report to the roll.
+    unreported: bool,
 }
 
 impl Worker<'_> {
@@ -457,22 +458,18 @@ impl Worker<'_> {
         listener: impl FnOnce(Conns) -> H,
     ) -> io::Result<()> {
         let started = self.start(reactor, listener);
-        if let Some(ready) = self.ready.take() {
+        if !self.first {
             // Another worker: the first one waits for this word.
             let waker = started.as_ref().map_err(clone_err).and_then(|()| reactor.waker());
-            let _ = ready.send(waker);
+            self.report(Some(waker));
             return started;
         }
-        // Every other worker's word, kept even after a failure, so that the
-        // ones that started can be stopped.
-        let (mut others, mut failed) = (Vec::new(), None);
-        for word in self.main.take().into_iter().flat_map(|ready| ready.into_iter()) {
-            match word {
-                Ok(waker) => others.push(waker),
-                Err(e) => failed = failed.or(Some(e)),
-            }
-        }
-        *self.others.lock().expect("no worker panics holding it") = others.clone();
+        // Every other worker's word. The roll keeps their wakers even after
+        // a failure, so that the ones that started can be stopped.
+        let (others, failed) = {
+            let mut reports = self.roll.all_reported();
+            (reports.wakers.clone(), reports.failed.take())
+        };
         started?;
         if let Some(e) = failed {
             return Err(e);
@@ -502,6 +499,66 @@ impl Worker<'_> {
     /// How the loop runs: the backend `--backend` names, no timeout.
     pub fn options(&self) -> LoopOptions {
         LoopOptions::default().backend(self.args.backend).timeout(None)
+    }
+
+    /// Another worker's one word to the first: its waker, its error, or
+    /// (`None`) that it ended without trying to listen.
+    fn report(&mut self, word: Option<io::Result<Waker>>) {
+        if std::mem::take(&mut self.unreported) {
+            self.roll.report(word);
+        }
+    }
+}
+
+impl Drop for Worker<'_> {
+    /// A worker whose `serve` returned (or panicked) before it listened
+    /// still reports, or the first one would wait for it forever.
+    fn drop(&mut self) {
+        self.report(None);
+    }
+}
+
+/// Where the workers meet. Each of the others reports once, and the first
+/// waits for every report before it says `listening on`; at the end it
+/// stops the others through the wakers they reported.
+struct Roll {
+    reports: Mutex<Reports>,
+    /// Signalled at each report.
+    reported: Condvar,
+}
+
+struct Reports {
+    /// How many of the other workers have yet to report.
+    awaited: usize,
+    /// The wakers of those that listen.
+    wakers: Vec<Waker>,
+    /// The first error one reported.
+    failed: Option<io::Error>,
+}
+
+impl Roll {
+    fn new(others: usize) -> Roll {
+        let reports = Reports { awaited: others, wakers: Vec::new(), failed: None };
+        Roll { reports: Mutex::new(reports), reported: Condvar::new() }
+    }
+
+    fn report(&self, word: Option<io::Result<Waker>>) {
+        let mut reports = self.reports.lock().expect("no worker panics holding the roll");
+        match word {
+            Some(Ok(waker)) => reports.wakers.push(waker),
+            Some(Err(e)) => {
+                reports.failed.get_or_insert(e); // the first one is the cause
+            }
+            None => {}
+        }
+        reports.awaited -= 1;
+        self.reported.notify_one();
+    }
+
+    /// The reports, once every other worker has made its own.
+    fn all_reported(&self) -> MutexGuard<'_, Reports> {
+        let reports = self.reports.lock().expect("no worker panics holding the roll");
+        self.reported.wait_while(reports, |r| r.awaited > 0).expect("no worker panics holding the roll")
     }
 }
 
@@ -557,39 +614,31 @@ fn run_workers(
         Dispatcher::listen_tcp(args.addr.as_str(), BACKLOG)?
     };
     let addr = server.local_addr()?.to_string();
-    let others = std::sync::Mutex::new(Vec::new());
-    let (ready_tx, ready) = mpsc::channel();
+    let roll = Roll::new(limits.workers.saturating_sub(1));
     std::thread::scope(|scope| {
         let threads: Vec<_> = (1..limits.workers)
             .map(|_| {
-                let ready_tx = ready_tx.clone();
-                let (addr, others) = (&addr, &others);
+                let (addr, roll) = (&addr, &roll);
                 scope.spawn(move || {
-                    let worker = Worker {
-                        args,
-                        limits,
-                        listener: None,
-                        addr,
-                        main: None,
-                        ready: Some(ready_tx),
-                        others,
-                    };
+                    let worker =
+                        Worker { args, limits, listener: None, addr, roll, first: false, unreported: true };
                     serve(worker)
                 })
             })
             .collect();
-        drop(ready_tx);
-        let main = Worker {
+        let first = Worker {
             args,
             limits,
             listener: Some(server),
             addr: &addr,
-            main: Some(ready),
-            ready: None,
-            others: &others,
+            roll: &roll,
+            first: true,
+            unreported: false,
         };
-        let mut result = serve(main);
-        for waker in others.lock().expect("no worker panics holding it").iter() {
+        let mut result = serve(first);
+        // Every other worker that listens, even if the first one ended
+        // before it waited for them.
+        for waker in &roll.all_reported().wakers {
             waker.post(stop);
         }
         for thread in threads {
