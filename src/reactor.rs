@@ -291,6 +291,7 @@ impl Reactor {
         // Step 1 compares every asked channel's deadlines with one reading
         // of the clock, not one each.
         crate::timer::set_loop_now(Some(std::time::Instant::now()));
+        self.ctx.iteration += 1;
         // 1. Interest: readable() and writable() of the channels the mode
         //    says to ask, registered with the backend where they changed
         //    (channels past a timeout are noted, for after the wait).

@@ -36,6 +36,9 @@
 //!   `writable()` and never gets `handle_write`.
 //! * `spurious_read_is_benign`: a `recv` that would block, passed on with
 //!   `?`, neither errors nor closes the channel.
+//! * `accepts_one_when_quiet_and_batches_in_a_burst`: the default
+//!   `handle_accept` takes one connection per event at a quiet listener,
+//!   up to `ACCEPT_BATCH` per event in a burst.
 
 mod common;
 
@@ -52,7 +55,7 @@ use std::time::{Duration, Instant};
 use common::{loop_until, pattern, Log, WAIT_LIMIT};
 use pollreactor::{
     Address, Backend, Channel, Dispatcher, Family, Handler, InterestMode, LoopOptions, Reactor, SockType,
-    Socket, Token, WithSend,
+    Socket, Token, WithSend, ACCEPT_BATCH,
 };
 
 /// How long a blocking std peer may wait in one read or write.
@@ -1112,6 +1115,53 @@ fn spurious_read_is_benign(backend: Backend) {
     assert!(reactor.context().contains(t));
 }
 
+// ---------------------------------------- 14. accepting, quiet and busy
+
+/// Keeps every connection it accepts open, and counts them.
+struct Keeper {
+    kept: Rc<RefCell<Vec<Socket>>>,
+}
+
+impl Handler for Keeper {
+    fn handle_accepted(&mut self, _: &mut Channel<'_>, sock: Socket, _: Address) -> io::Result<()> {
+        self.kept.borrow_mut().push(sock);
+        Ok(())
+    }
+}
+
+/// The default `handle_accept` takes one connection per event while they
+/// come one at a time, and up to `ACCEPT_BATCH` per event in a burst (the
+/// listener ready in two iterations in a row). Unix-domain connects are
+/// queued on the listener before `connect` returns, so the counts are exact.
+fn accepts_one_when_quiet_and_batches_in_a_burst(backend: Backend) {
+    let path = common::temp_socket_path();
+    let mut reactor = Reactor::new();
+    let kept = Rc::new(RefCell::new(Vec::new()));
+    reactor.add(Dispatcher::listen_unix(&path, 256).unwrap(), Keeper { kept: kept.clone() }).unwrap();
+    let mut clients = Vec::new();
+    // An iteration that does not serve the listener, then `n` connections,
+    // then `steps` iterations: the number accepted so far after each.
+    let mut quiet_connect_steps = |reactor: &mut Reactor, n: usize, steps: usize| {
+        reactor.context_mut().call_later(Duration::ZERO, |_| {});
+        reactor.poll_once(Some(WAIT_LIMIT), backend).unwrap();
+        clients.extend((0..n).map(|_| UnixStream::connect(&path).unwrap()));
+        (0..steps)
+            .map(|_| {
+                reactor.poll_once(Some(WAIT_LIMIT), backend).unwrap();
+                kept.borrow().len()
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(quiet_connect_steps(&mut reactor, 1, 1), [1], "one connection, one accept");
+    // Two come to a quiet listener: its event takes one; the listener is
+    // ready again in the next iteration, a burst, which takes the other.
+    assert_eq!(quiet_connect_steps(&mut reactor, 2, 2), [2, 3]);
+    // 129: one, then 64 and 64.
+    let burst = quiet_connect_steps(&mut reactor, 129, 3);
+    assert_eq!(burst, [4, 4 + ACCEPT_BATCH, 4 + 2 * ACCEPT_BATCH]);
+    let _ = std::fs::remove_file(&path);
+}
+
 on_every_backend!(
     connect_refused,
     peer_reset_while_writing,
@@ -1125,6 +1175,7 @@ on_every_backend!(
     handle_connect_once_before_io,
     accepting_never_polled_for_write,
     spurious_read_is_benign,
+    accepts_one_when_quiet_and_batches_in_a_burst,
 );
 
 /// Epoll is in the build exactly on Linux with the `epoll` feature (and

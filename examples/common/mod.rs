@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use pollreactor::{
     Address, Backend, Channel, Context, Dispatcher, Handler, InterestMode, LogKind, LoopOptions,
-    ParseBackendError, Reactor, Socket, Token, Waker, ACCEPT_BATCH,
+    ParseBackendError, Reactor, Socket, Token, Waker,
 };
 
 /// The options of the example servers: `--addr HOST:PORT --backend NAME
@@ -379,11 +379,11 @@ impl<H: Handler> Handler for Capped<H> {
         self.inner.readable(d)
     }
 
-    /// The default `handle_accept`, which accepts up to `ACCEPT_BATCH`
-    /// connections per event, but stopping at the limit: the rest stay in
-    /// the backlog.
+    /// The default `handle_accept` (one connection per event at a quiet
+    /// listener, a batch in a burst: `accept_batch`), but stopping at the
+    /// limit: the rest stay in the backlog.
     fn handle_accept(&mut self, ch: &mut Channel<'_>) -> io::Result<()> {
-        for _ in 0..ACCEPT_BATCH {
+        for _ in 0..ch.accept_batch() {
             if !self.conns.has_room() {
                 return Ok(());
             }

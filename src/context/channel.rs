@@ -36,6 +36,24 @@ impl<'a, L> Channel<'a, L> {
         self.token
     }
 
+    /// How many connections a listener's `handle_accept` should take at
+    /// this event, as the default one does: up to
+    /// [`ACCEPT_BATCH`](crate::ACCEPT_BATCH) in a burst (the listener's
+    /// last event was in the iteration just before, or it accepted more
+    /// than one), else 1. Connections to a quiet server come one at a
+    /// time: a second accept(2) would only learn that no more wait, and
+    /// if another did come, the level-triggered wait reports the listener
+    /// again at once, and that next event is a burst's. Call it once per
+    /// event, before its accepts (it starts counting them).
+    pub fn accept_batch(&mut self) -> usize {
+        let now = self.ctx.iteration;
+        let last = self.disp.extra_mut().last_accept.replace((now, 0));
+        match last {
+            Some((iteration, accepted)) if accepted > 1 || iteration + 1 == now => crate::ACCEPT_BATCH,
+            _ => 1,
+        }
+    }
+
     /// The reactor's state: other channels, timers, the exit flag.
     pub fn context(&mut self) -> &mut Context {
         self.ctx

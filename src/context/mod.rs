@@ -68,6 +68,9 @@ pub struct Context {
     /// `poll_once` is running: the reactor removes registrations of
     /// channels that leave before their descriptors close.
     pub(crate) in_iteration: bool,
+    /// How many iterations the loop has begun (a listener tells a burst
+    /// of connections from a quiet trickle by it).
+    pub(crate) iteration: u64,
 }
 
 impl Context {

@@ -142,7 +142,12 @@ impl<L> Dispatcher<L> {
     /// resumes. [`accept_paused`](Self::accept_paused) tells a handler.
     pub fn accept(&mut self) -> io::Result<Option<(Socket, Address)>> {
         match self.sock()?.accept() {
-            Ok(pair) => Ok(Some(pair)),
+            Ok(pair) => {
+                if let Some((_, accepted)) = self.extra.as_mut().and_then(|e| e.last_accept.as_mut()) {
+                    *accepted += 1;
+                }
+                Ok(Some(pair))
+            }
             Err(e) if is_would_block(&e) || e.raw_os_error() == Some(libc::ECONNABORTED) => Ok(None),
             Err(e)
                 if matches!(

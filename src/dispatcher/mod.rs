@@ -123,6 +123,9 @@ pub(crate) struct Extra {
     pub(crate) alarm: Option<(Instant, TimerId)>,
     /// Accepting is paused until then (out of descriptors).
     pub(crate) paused_until: Option<Instant>,
+    /// A listener's last accept event: its iteration, and how many
+    /// connections it accepted (see `Channel::accept_batch`).
+    pub(crate) last_accept: Option<(u64, u32)>,
 }
 
 impl Default for Extra {
@@ -134,6 +137,7 @@ impl Default for Extra {
             timers: Vec::new(),
             alarm: None,
             paused_until: None,
+            last_accept: None,
         }
     }
 }

@@ -244,12 +244,15 @@ pub trait Handler<L: Layer = Plain>: 'static {
     }
 
     /// A listener is readable. Default: accept, then
-    /// [`handle_accepted`](Self::handle_accepted), for every connection
-    /// waiting, up to [`ACCEPT_BATCH`](crate::ACCEPT_BATCH) per event (a
-    /// burst of N connections costs N accepts and about N / 64 waits, not N
-    /// waits; the rest wait in the backlog for the next iteration).
+    /// [`handle_accepted`](Self::handle_accepted), for each connection
+    /// waiting: one per event while they come one at a time (as nginx
+    /// without `multi_accept`: no accept(2) is spent learning that no more
+    /// wait), up to [`ACCEPT_BATCH`](crate::ACCEPT_BATCH) per event in a
+    /// burst (N connections cost about N accepts and N / 64 waits, not N
+    /// waits; the rest wait in the backlog for the next iteration): see
+    /// [`Channel::accept_batch`], which an override can use too.
     fn handle_accept(&mut self, ch: &mut Channel<'_, L>) -> io::Result<()> {
-        for _ in 0..crate::ACCEPT_BATCH {
+        for _ in 0..ch.accept_batch() {
             match ch.accept()? {
                 Some((sock, addr)) => self.handle_accepted(ch, sock, addr)?,
                 None if ch.accept_paused() => {
