@@ -1,7 +1,8 @@
 //! The library's own unit tests that need its insides: that steady echo
 //! traffic allocates nothing, counted by the test binary's global
-//! allocator (`sys/alloc.rs`), on every backend; and that the word-at-a-time
-//! terminator search finds what a byte-by-byte one finds.
+//! allocator (`sys/alloc.rs`), on every backend; that the word-at-a-time
+//! terminator search finds what a byte-by-byte one finds; and that
+//! cancelled timers and alarms do not pile up in their heaps.
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -95,4 +96,64 @@ fn terminators_are_found_where_a_byte_by_byte_search_finds_them() {
             }
         }
     }
+}
+
+#[test]
+fn cancelled_timers_do_not_pile_up_in_the_heap() {
+    use crate::timer::{Action, Timers};
+    let mut timers: Timers<u32, ()> = Timers::default();
+    let start = Instant::now();
+    let live: Vec<_> = (0..100u32)
+        .map(|i| timers.insert(start + Duration::from_secs(u64::from(100 - i)), Action::Once(i)))
+        .collect();
+    // Timers that come and go, as a server's connection timeouts do.
+    for i in 0..10_000u32 {
+        let id = timers.insert(start + Duration::from_secs(300), Action::Once(i));
+        assert!(timers.cancel(id));
+        assert!(timers.heap_len() <= 2 * 100 + 64 + 1, "{} entries for 100 timers", timers.heap_len());
+    }
+    // The live ones are all there, due in deadline order.
+    let mut fired = Vec::new();
+    while let Some((id, Action::Once(i))) = timers.pop_due(start + Duration::from_secs(1000), u64::MAX) {
+        assert!(live.contains(&id));
+        fired.push(i);
+    }
+    assert_eq!(fired, (0..100).rev().collect::<Vec<_>>());
+}
+
+/// Channels with a long idle timeout come and go (each arms an alarm, and
+/// its close cancels it): the alarm heap holds about the live ones, not
+/// one entry per channel of the timeout's span.
+#[test]
+fn channels_that_come_and_go_leave_no_alarms_behind() {
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+    for &backend in Backend::available() {
+        let mut reactor = Reactor::new();
+        let (keep, _peer) = Socket::pair(Family::Unix, SockType::Stream).unwrap();
+        reactor.add(timed_echo(keep), Echo).unwrap();
+        for _ in 0..20 {
+            let pairs: Vec<_> =
+                (0..100).map(|_| Socket::pair(Family::Unix, SockType::Stream).unwrap()).collect();
+            let tokens: Vec<_> =
+                pairs.into_iter().map(|(ours, _)| reactor.add(timed_echo(ours), Echo).unwrap()).collect();
+            // An iteration asks each new channel, which arms its alarm.
+            reactor.context_mut().call_later(Duration::ZERO, |_| {});
+            reactor.poll_once(Some(Duration::from_secs(10)), backend).unwrap();
+            for t in tokens {
+                reactor.context_mut().close(t);
+            }
+        }
+        let entries = reactor.context().alarms.heap_len();
+        assert!(
+            entries <= 2 * 101 + 64,
+            "{backend:?}: {entries} alarm entries for 1 channel after 2,000 came and went"
+        );
+    }
+}
+
+/// An echo channel closed after five idle minutes.
+fn timed_echo(sock: Socket) -> Dispatcher<WithSend> {
+    let mut d = Dispatcher::new(sock).unwrap().with_send();
+    d.set_idle_timeout(Some(Duration::from_secs(300)));
+    d
 }

@@ -35,6 +35,9 @@ struct Timer<O, E> {
 /// A heap entry: (deadline, insertion number, timer).
 type Due = Reverse<(Instant, u64, Token)>;
 
+/// Cancelled entries the heap may hold beyond twice the live timers.
+const SWEEP_SLACK: usize = 64;
+
 /// All pending timers of one reactor.
 pub(crate) struct Timers<O, E> {
     heap: BinaryHeap<Due>,
@@ -63,7 +66,30 @@ impl<O, E> Timers<O, E> {
 
     /// Cancels a timer; false if it already ran (once) or was cancelled.
     pub(crate) fn cancel(&mut self, id: TimerId) -> bool {
-        self.timers.remove(id.0).is_some()
+        let cancelled = self.timers.remove(id.0).is_some();
+        if cancelled && self.heap.len() > 2 * self.timers.len() + SWEEP_SLACK {
+            self.sweep();
+        }
+        cancelled
+    }
+
+    /// Drops the heap entries of cancelled timers. They are skipped when
+    /// they come up, but until then they stay: a server whose connections
+    /// each have a five-minute timeout, and come and go, would hold an
+    /// entry for every connection of the last five minutes. Swept once
+    /// they are most of the heap, the heap stays under twice the live
+    /// timers, at O(1) amortised cost per cancel.
+    fn sweep(&mut self) {
+        let timers = &self.timers;
+        self.heap.retain(|&Reverse((deadline, _, token))| {
+            timers.get(token).is_some_and(|t| t.deadline == deadline)
+        });
+    }
+
+    /// How many entries the heap holds, live or cancelled.
+    #[cfg(test)]
+    pub(crate) fn heap_len(&self) -> usize {
+        self.heap.len()
     }
 
     /// The earliest deadline of a live timer (cancelled ones are dropped
