@@ -132,12 +132,11 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
     }
 
     fn alarm(&self) -> Option<Instant> {
-        self.disp.extra.as_ref().and_then(|e| e.alarm).map(|(at, _)| at)
+        self.disp.timing.as_ref().and_then(|t| t.alarm).map(|(at, _)| at)
     }
 
     fn set_alarm(&mut self, at: Instant, id: TimerId) -> Option<TimerId> {
-        let extra = self.disp.extra_mut();
-        extra.alarm.replace((at, id)).map(|(_, old)| old)
+        self.disp.timing_mut().alarm.replace((at, id)).map(|(_, old)| old)
     }
 
     fn retire(&mut self) -> Option<Socket> {
@@ -165,7 +164,7 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
     }
 
     fn take_alarm(&mut self) -> Option<TimerId> {
-        self.disp.extra.as_mut().and_then(|e| e.alarm.take()).map(|(_, id)| id)
+        self.disp.timing.as_mut().and_then(|t| t.alarm.take()).map(|(_, id)| id)
     }
 
     fn take_timers(&mut self) -> Vec<TimerId> {

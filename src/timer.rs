@@ -12,6 +12,7 @@ use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::map::{Slab, Token};
@@ -167,15 +168,17 @@ impl<O, E> fmt::Debug for Timers<O, E> {
 
 thread_local! {
     /// While a `poll_once` runs, the time the loop on this thread last read
-    /// the clock (as step 1 began, then as the wait ended): what deadlines
-    /// and timestamps of traffic use, two clock reads per iteration instead
-    /// of one per channel asked and per `recv` and `send`.
-    static LOOP_NOW: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// the clock (as step 1 began, then as the wait ended), and the same in
+    /// [`now_ns`]'s nanoseconds once something asked (a program without
+    /// timeouts never does): what deadlines and timestamps of traffic use,
+    /// two clock reads per iteration instead of one per channel asked and
+    /// per `recv` and `send`.
+    static LOOP_NOW: Cell<Option<(Instant, Option<u64>)>> = const { Cell::new(None) };
 }
 
 /// Notes the time the loop woke up (`None`: the iteration is over).
 pub(crate) fn set_loop_now(now: Option<Instant>) {
-    LOOP_NOW.with(|n| n.set(now));
+    LOOP_NOW.with(|n| n.set(now.map(|now| (now, None))));
 }
 
 /// The time for a timestamp: the loop's wake-up time inside an iteration
@@ -183,7 +186,39 @@ pub(crate) fn set_loop_now(now: Option<Instant>) {
 /// the clock itself outside one.
 #[inline]
 pub(crate) fn now() -> Instant {
-    LOOP_NOW.with(Cell::get).unwrap_or_else(Instant::now)
+    LOOP_NOW.with(Cell::get).map_or_else(Instant::now, |(now, _)| now)
+}
+
+/// [`now`] in nanoseconds since the clock's first reading in this process:
+/// a timestamp in 8 bytes instead of an `Instant`'s 16, for what each
+/// channel keeps.
+#[inline]
+pub(crate) fn now_ns() -> u64 {
+    LOOP_NOW.with(|cell| match cell.get() {
+        Some((_, Some(ns))) => ns,
+        Some((now, None)) => {
+            let ns = nanos_of(now);
+            cell.set(Some((now, Some(ns))));
+            ns
+        }
+        None => nanos_of(Instant::now()),
+    })
+}
+
+/// The instant everything in nanoseconds counts from.
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// An instant in [`now_ns`]'s nanoseconds (584 years of them fit).
+pub(crate) fn nanos_of(at: Instant) -> u64 {
+    u64::try_from(at.saturating_duration_since(epoch()).as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The instant of a time in [`now_ns`]'s nanoseconds.
+pub(crate) fn instant_of(ns: u64) -> Instant {
+    epoch() + Duration::from_nanos(ns)
 }
 
 /// `now + timeout` as a deadline; a timeout too long to add to the clock

@@ -22,7 +22,7 @@ mod timeouts;
 
 pub use close::CloseReason;
 pub use flow::{HIGH_WATER, LOW_WATER};
-pub(crate) use timeouts::Timeouts;
+pub(crate) use timeouts::Timing;
 
 use calls::closed;
 
@@ -103,8 +103,10 @@ pub struct Dispatcher<L = Plain> {
     pub(crate) fresh_output: bool,
     /// How many send(2)/write(2) calls the channel made.
     sends: u32,
-    /// What few channels set: timeouts, water marks, pacing, channel timers.
+    /// What few channels set: water marks, pacing, channel timers.
     pub(crate) extra: Option<Box<Extra>>,
+    /// What channels with a timeout have (and a listener's back-off).
+    pub(crate) timing: Option<Box<Timing>>,
     /// The layer's own state.
     pub(crate) layer: L,
 }
@@ -112,17 +114,12 @@ pub struct Dispatcher<L = Plain> {
 /// A channel's rarely set state, kept out of line so that a plain
 /// connection stays small.
 pub(crate) struct Extra {
-    pub(crate) timeouts: Timeouts,
     /// (high, low) water marks of the output queue.
     pub(crate) marks: (usize, usize),
     /// Reading waits while this channel's output queue is full.
     pub(crate) paced_by: Option<Token>,
     /// Timers bound to the channel, cancelled when it closes.
     pub(crate) timers: Vec<TimerId>,
-    /// The timer that wakes the reactor for this channel's next deadline.
-    pub(crate) alarm: Option<(Instant, TimerId)>,
-    /// Accepting is paused until then (out of descriptors).
-    pub(crate) paused_until: Option<Instant>,
     /// A listener's last accept event: its iteration, and how many
     /// connections it accepted (see `Channel::accept_batch`).
     pub(crate) last_accept: Option<(u64, u32)>,
@@ -130,15 +127,7 @@ pub(crate) struct Extra {
 
 impl Default for Extra {
     fn default() -> Extra {
-        Extra {
-            timeouts: Timeouts::default(),
-            marks: (HIGH_WATER, LOW_WATER),
-            paced_by: None,
-            timers: Vec::new(),
-            alarm: None,
-            paused_until: None,
-            last_accept: None,
-        }
+        Extra { marks: (HIGH_WATER, LOW_WATER), paced_by: None, timers: Vec::new(), last_accept: None }
     }
 }
 
@@ -192,6 +181,7 @@ impl<L> Dispatcher<L> {
             fresh_output: self.fresh_output,
             sends: self.sends,
             extra: self.extra,
+            timing: self.timing,
             layer,
         }
     }

@@ -174,6 +174,7 @@ impl Dispatcher {
             fresh_output: false,
             sends: 0,
             extra: None,
+            timing: None,
         }
     }
 }
