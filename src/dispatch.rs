@@ -132,11 +132,11 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
     }
 
     fn alarm(&self) -> Option<Instant> {
-        self.disp.timing.as_ref().and_then(|t| t.alarm).map(|(at, _)| at)
+        self.disp.timing.as_ref().and_then(|t| t.alarm)
     }
 
-    fn set_alarm(&mut self, at: Instant, id: TimerId) -> Option<TimerId> {
-        self.disp.timing_mut().alarm.replace((at, id)).map(|(_, old)| old)
+    fn set_alarm(&mut self, at: Instant) {
+        self.disp.timing_mut().alarm = Some(at);
     }
 
     fn retire(&mut self) -> Option<Socket> {
@@ -161,10 +161,6 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
         ch.restart_timeouts();
         announce_close(&mut self.handler, &mut ch, reason);
         settle(&mut self.handler, &mut ch);
-    }
-
-    fn take_alarm(&mut self) -> Option<TimerId> {
-        self.disp.timing.as_mut().and_then(|t| t.alarm.take()).map(|(_, id)| id)
     }
 
     fn take_timers(&mut self) -> Vec<TimerId> {

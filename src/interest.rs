@@ -18,7 +18,7 @@ use std::time::Instant;
 use crate::backend::{Interest, Poller};
 use crate::context::{AnyChannel, Context, Slot, Wants};
 use crate::map::Token;
-use crate::timer::Action;
+use crate::timer::Alarms;
 
 /// When the reactor asks a channel `readable()` and `writable()`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -202,15 +202,13 @@ fn register(
 /// Makes sure the channel's alarm rings by `at`: one alarm timer per
 /// channel, moved earlier when needed (a later deadline is found when the
 /// early alarm rings and the channel is asked again).
-fn set_alarm(channel: &mut Box<dyn AnyChannel>, alarms: &mut crate::context::Alarms, t: Token, at: Instant) {
+fn set_alarm(channel: &mut Box<dyn AnyChannel>, alarms: &mut Alarms, t: Token, at: Instant) {
     let pending = channel.alarm().filter(|&armed| armed > crate::timer::now());
     if pending.is_some_and(|armed| armed <= at) {
         return;
     }
-    let id = alarms.insert(at, Action::Once(t));
-    if let Some(old) = channel.set_alarm(at, id) {
-        alarms.cancel(old);
-    }
+    channel.set_alarm(at);
+    alarms.push(at, t);
 }
 
 /// Removes the registrations of the channels that left the map, then

@@ -37,7 +37,7 @@ struct Timer<O, E> {
 type Due = Reverse<(Instant, u64, Token)>;
 
 /// Cancelled entries the heap may hold beyond twice the live timers.
-const SWEEP_SLACK: usize = 64;
+pub(crate) const SWEEP_SLACK: usize = 64;
 
 /// All pending timers of one reactor.
 pub(crate) struct Timers<O, E> {
@@ -163,6 +163,42 @@ impl<O, E> Timers<O, E> {
 impl<O, E> fmt::Debug for Timers<O, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Timers({} pending)", self.len())
+    }
+}
+
+/// The channels' alarms: (deadline, channel) in a heap, and no more. A
+/// channel has at most one alarm, which it records itself, so an entry
+/// that no longer matches its channel's record (moved earlier since), or
+/// whose channel is gone, is stale: the context skips it when it comes up,
+/// and sweeps stale ones out when they could be most of the heap. (A
+/// [`Timers`] would add a slab entry per alarm, and a cancel per close.)
+#[derive(Default)]
+pub(crate) struct Alarms {
+    heap: BinaryHeap<Reverse<(Instant, Token)>>,
+}
+
+impl Alarms {
+    pub(crate) fn push(&mut self, at: Instant, channel: Token) {
+        self.heap.push(Reverse((at, channel)));
+    }
+
+    /// The earliest entry, stale or not.
+    pub(crate) fn first(&self) -> Option<(Instant, Token)> {
+        self.heap.peek().map(|&Reverse(entry)| entry)
+    }
+
+    pub(crate) fn pop_first(&mut self) {
+        self.heap.pop();
+    }
+
+    /// Keeps the entries `live` says are not stale.
+    pub(crate) fn retain(&mut self, mut live: impl FnMut(Instant, Token) -> bool) {
+        self.heap.retain(|&Reverse((at, channel))| live(at, channel));
+    }
+
+    /// How many entries there are, stale or not.
+    pub(crate) fn len(&self) -> usize {
+        self.heap.len()
     }
 }
 

@@ -46,10 +46,10 @@ pub(crate) trait AnyChannel: Any {
     /// context meanwhile); then, if open, marks it to be asked again.
     /// `None`: closed; else whether it was newly marked.
     fn put_back(&mut self, close: bool) -> Option<bool>;
-    /// The alarm timer set for its next deadline, if any.
+    /// When the alarm for its next deadline rings (or rang), if it has one.
     fn alarm(&self) -> Option<Instant>;
-    /// Records a new alarm; returns the one it replaces, to cancel.
-    fn set_alarm(&mut self, at: Instant, id: TimerId) -> Option<TimerId>;
+    /// Records its new alarm (the old one's heap entry is then stale).
+    fn set_alarm(&mut self, at: Instant);
     /// The descriptor `close` kept open until the reactor deregisters it.
     fn retire(&mut self) -> Option<Socket>;
     /// Registering it failed (select's FD_SETSIZE): `handle_error`.
@@ -60,8 +60,6 @@ pub(crate) trait AnyChannel: Any {
     fn expire(&mut self, ctx: &mut Context, token: Token);
     /// Its channel timers, to cancel when it leaves the map.
     fn take_timers(&mut self) -> Vec<TimerId>;
-    /// Its alarm, to cancel when it leaves the map.
-    fn take_alarm(&mut self) -> Option<TimerId>;
     /// Turns `ready` into callbacks, then settles.
     fn dispatch(&mut self, ctx: &mut Context, token: Token, ready: Ready);
     /// The callbacks a method left due (see `dispatch::settle`).

@@ -17,7 +17,7 @@ use std::os::fd::RawFd;
 use crate::dispatcher::Dispatcher;
 use crate::map::{Slab, Token};
 use crate::socket::Socket;
-use crate::timer::{TimerId, Timers};
+use crate::timer::{Alarms, TimerId, Timers};
 use crate::trace::Trace;
 
 mod channel;
@@ -30,11 +30,6 @@ pub(crate) use entry::{AnyChannel, Asked, Entry, Slot, Wants};
 /// A timer's closure: once, or every interval.
 type Once = Box<dyn FnOnce(&mut Context)>;
 type Every = Box<dyn FnMut(&mut Context)>;
-
-/// The channels' alarms: each wakes the loop at a channel's next deadline
-/// (a timeout, an accept back-off) and has the channel asked again. Kept
-/// apart from the program's timers, which [`Context::pending_timers`] counts.
-pub(crate) type Alarms = Timers<Token, ()>;
 
 /// What callbacks can reach of their reactor: the channel map (asyncore's
 /// `socket_map`), the timers, and the exit flag.
@@ -315,9 +310,6 @@ impl Context {
     fn leave(&mut self, t: Token, boxed: &mut Box<dyn AnyChannel>) {
         for id in boxed.take_timers() {
             self.timers.cancel(id);
-        }
-        if let Some(id) = boxed.take_alarm() {
-            self.alarms.cancel(id);
         }
         // Outside an iteration nothing can deregister it first: close now.
         let retired = boxed.retire().filter(|_| self.in_iteration);

@@ -4,9 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Channel, Context};
-use crate::map::Token;
-use crate::timer::{deadline_after, Action, TimerId};
+use super::{Channel, Context, Slot};
+use crate::map::{Slab, Token};
+use crate::timer::{deadline_after, Action, TimerId, SWEEP_SLACK};
 
 impl Context {
     /// Runs `f` once, on the loop thread, `delay` from now. The loop's
@@ -96,14 +96,22 @@ impl Context {
         }
     }
 
-    /// Has the channels whose alarm rang asked again.
+    /// Has the channels whose alarm rang asked again. Stale alarms go
+    /// first, if they could be most of them (each channel has one live).
     fn ring_alarms(&mut self) {
         if self.alarms.len() == 0 {
             return;
         }
-        let (now, limit) = (Instant::now(), self.alarms.seq());
-        while let Some((_, Action::Once(t))) = self.alarms.pop_due(now, limit) {
-            self.interest_changed(t);
+        let Context { alarms, channels, .. } = self;
+        if alarms.len() > 2 * channels.len() + SWEEP_SLACK {
+            alarms.retain(|at, t| alarm_is(channels, t, at));
+        }
+        let now = Instant::now();
+        while let Some((at, t)) = self.alarms.first().filter(|&(at, _)| at <= now) {
+            self.alarms.pop_first();
+            if alarm_is(&self.channels, t, at) {
+                self.interest_changed(t);
+            }
         }
     }
 
@@ -112,7 +120,18 @@ impl Context {
         if self.timers.len() == 0 && self.alarms.len() == 0 {
             return None;
         }
-        crate::timer::earliest(self.timers.next_deadline(), self.alarms.next_deadline())
+        crate::timer::earliest(self.timers.next_deadline(), self.next_alarm())
+    }
+
+    /// The earliest live alarm (stale ones at the front are dropped).
+    fn next_alarm(&mut self) -> Option<Instant> {
+        while let Some((at, t)) = self.alarms.first() {
+            if alarm_is(&self.channels, t, at) {
+                return Some(at);
+            }
+            self.alarms.pop_first();
+        }
+        None
     }
 
     /// Runs the timers due now, in deadline order and then the order they
@@ -140,5 +159,15 @@ impl Context {
             }
         }
         fired
+    }
+}
+
+/// Whether channel `t`'s alarm is the one at `at` (a channel out running
+/// its callbacks cannot be looked at: its alarms count as live).
+fn alarm_is(channels: &Slab<Slot>, t: Token, at: Instant) -> bool {
+    match channels.get(t) {
+        Some(Slot::Live(channel)) => channel.alarm() == Some(at),
+        Some(Slot::Busy { .. }) => true,
+        None => false,
     }
 }

@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use super::{Clock, CloseReason, Dispatcher};
-use crate::timer::{self, TimerId};
+use crate::timer;
 
 /// One timeout: how long (`u64::MAX`: off, or too long for the clock to
 /// reach, which is the same), and when its clock last restarted.
@@ -57,8 +57,8 @@ pub(crate) struct Timing {
     /// as the alarm's: that check, made each time the channel is asked,
     /// then needs no conversion.)
     bound: Option<(Instant, bool)>,
-    /// The timer that wakes the reactor for the next deadline.
-    pub(crate) alarm: Option<(Instant, TimerId)>,
+    /// When the alarm that wakes the reactor for the next deadline rings.
+    pub(crate) alarm: Option<Instant>,
     /// A listener out of descriptors accepts nothing until then.
     pub(crate) paused_until: Option<Instant>,
 }
@@ -172,7 +172,7 @@ impl<L> Dispatcher<L> {
         if let Some((bound, was_sending)) = t.bound {
             // Nothing can be due before the bound, and the alarm rings by
             // then (once output queues, the send watch counts: look again).
-            let armed = t.alarm.is_some_and(|(at, _)| at > now && at <= bound);
+            let armed = t.alarm.is_some_and(|at| at > now && at <= bound);
             if armed && bound > now && was_sending == sending {
                 return Clock::Wake(None);
             }
