@@ -2,7 +2,8 @@
 //! traffic allocates nothing, counted by the test binary's global
 //! allocator (`sys/alloc.rs`), on every backend; that the word-at-a-time
 //! terminator search finds what a byte-by-byte one finds; and that
-//! cancelled timers and alarms do not pile up in their heaps.
+//! cancelled timers and alarms do not pile up in their heaps; and that a
+//! drained output queue keeps no burst-sized buffer.
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -156,4 +157,37 @@ fn timed_echo(sock: Socket) -> Dispatcher<WithSend> {
     let mut d = Dispatcher::new(sock).unwrap().with_send();
     d.set_idle_timeout(Some(Duration::from_secs(300)));
     d
+}
+
+/// A channel that sent a large burst and drained it keeps a read's worth
+/// of room at most, not the burst's: what 10,000 idle connections hold.
+#[test]
+fn a_drained_burst_leaves_no_large_buffer() {
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+    for &backend in Backend::available() {
+        let mut reactor = Reactor::new();
+        let (ours, theirs) = Socket::pair(Family::Unix, SockType::Stream).unwrap();
+        let t = reactor.add(Dispatcher::new(ours).unwrap().with_send(), Echo).unwrap();
+        let burst = vec![5u8; 256 * 1024];
+        let queued = reactor
+            .context_mut()
+            .call(t, |_: &mut Echo, ch: &mut Channel<'_, WithSend>| ch.send_buffered(&burst));
+        queued.unwrap().unwrap();
+        // The peer reads it all while the loop sends it.
+        let (mut got, mut buf, deadline) =
+            (0, vec![0u8; 64 * 1024], Instant::now() + Duration::from_secs(20));
+        while got < burst.len() {
+            assert!(Instant::now() < deadline, "{backend:?}: {got} bytes came");
+            reactor.poll_once(Some(Duration::from_millis(10)), backend).unwrap();
+            match theirs.recv(&mut buf) {
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let room =
+            reactor.context_mut().call(t, |_: &mut Echo, ch: &mut Channel<'_, WithSend>| ch.out.capacity());
+        let room = room.unwrap();
+        assert!(room <= 8 * 1024, "{backend:?}: {room} bytes of room kept after the burst");
+    }
 }
