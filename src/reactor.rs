@@ -305,12 +305,13 @@ impl Reactor {
         // 2. The wait: one poll(2), select(2) or epoll_wait(2), ending at the
         //    timeout or at the next timer or channel alarm, whichever is first;
         //    with channels past a timeout, it only collects what is ready.
+        let now = crate::timer::now();
         let deadline = if self.interests.expiring() {
-            Some(std::time::Instant::now())
+            Some(now)
         } else {
-            earliest(timeout.map(deadline_after), self.ctx.next_deadline())
+            earliest(timeout.map(|t| deadline_after(now, t)), self.ctx.next_deadline())
         };
-        self.poller.wait(backend, deadline)?;
+        self.poller.wait(backend, deadline, now)?;
         crate::timer::set_loop_now(Some(std::time::Instant::now()));
         if let Some(trace) = &mut self.ctx.trace {
             trace.ready(&self.poller.events);

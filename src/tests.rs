@@ -1,9 +1,9 @@
 //! The library's own unit tests that need its insides: that steady echo
 //! traffic allocates nothing, counted by the test binary's global
 //! allocator (`sys/alloc.rs`), on every backend; that the word-at-a-time
-//! terminator search finds what a byte-by-byte one finds; and that
-//! cancelled timers and alarms do not pile up in their heaps; and that a
-//! drained output queue keeps no burst-sized buffer.
+//! terminator search finds what a byte-by-byte one finds; that cancelled
+//! timers and alarms do not pile up in their heaps; and that a drained
+//! output queue keeps no burst-sized buffer.
 
 use std::io;
 use std::time::{Duration, Instant};

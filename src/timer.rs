@@ -259,8 +259,7 @@ pub(crate) fn instant_of(ns: u64) -> Instant {
 
 /// `now + timeout` as a deadline; a timeout too long to add to the clock
 /// (a century and more) becomes a century away, which the waits saturate.
-pub(crate) fn deadline_after(timeout: Duration) -> Instant {
-    let now = Instant::now();
+pub(crate) fn deadline_after(now: Instant, timeout: Duration) -> Instant {
     now.checked_add(timeout).unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
 }
 

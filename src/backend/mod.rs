@@ -296,15 +296,22 @@ impl Poller {
 
     /// Waits until `deadline` (`None`: forever) for anything registered,
     /// and leaves the ready channels in `self.events`. With nothing
-    /// registered it just sleeps, as asyncore did. An interrupted wait
-    /// (EINTR) resumes with the time that remains.
-    pub(crate) fn wait(&mut self, backend: Backend, deadline: Option<Instant>) -> io::Result<()> {
+    /// registered it just sleeps, as asyncore did. `now` is the caller's
+    /// reading of the clock, a moment ago (the loop reads it once for the
+    /// whole of step 1); an interrupted wait (EINTR) reads the clock again
+    /// and resumes with the time that remains.
+    pub(crate) fn wait(
+        &mut self,
+        backend: Backend,
+        deadline: Option<Instant>,
+        mut now: Instant,
+    ) -> io::Result<()> {
         if self.active != Some(backend) {
             self.prepare(backend)?;
         }
         loop {
             self.events.clear();
-            let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let timeout = deadline.map(|d| d.saturating_duration_since(now));
             let (regs, events) = (&self.regs, &mut self.events);
             let result = match backend {
                 Backend::Poll => self.poll.wait(regs, timeout, events),
@@ -315,7 +322,7 @@ impl Poller {
                 Backend::Epoll => unreachable!("prepare refused it"),
             };
             match result {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => now = Instant::now(),
                 other => return other,
             }
         }

@@ -21,7 +21,7 @@ impl Context {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn call_later(&mut self, delay: Duration, f: impl FnOnce(&mut Context) + 'static) -> TimerId {
-        self.timers.insert(deadline_after(delay), Action::Once(Box::new(f)))
+        self.timers.insert(deadline_after(Instant::now(), delay), Action::Once(Box::new(f)))
     }
 
     /// Runs `f` every `interval` (at least 1 ms) until cancelled. Ticks
@@ -29,7 +29,7 @@ impl Context {
     /// are skipped, not run in a burst.
     pub fn call_every(&mut self, interval: Duration, f: impl FnMut(&mut Context) + 'static) -> TimerId {
         let interval = interval.max(Duration::from_millis(1));
-        self.timers.insert(deadline_after(interval), Action::Every(interval, Box::new(f)))
+        self.timers.insert(deadline_after(Instant::now(), interval), Action::Every(interval, Box::new(f)))
     }
 
     /// Cancels a timer: false if it already ran (once) or was cancelled.
@@ -106,7 +106,9 @@ impl Context {
         if alarms.len() > 2 * channels.len() + SWEEP_SLACK {
             alarms.retain(|at, t| alarm_is(channels, t, at));
         }
-        let now = Instant::now();
+        // The loop's reading after the wait: alarms are for timeouts,
+        // which count seconds.
+        let now = crate::timer::now();
         while let Some((at, t)) = self.alarms.first().filter(|&(at, _)| at <= now) {
             self.alarms.pop_first();
             if alarm_is(&self.channels, t, at) {
