@@ -155,7 +155,9 @@ impl<L> Dispatcher<L> {
                     Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
                 ) =>
             {
-                self.timing_mut().paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
+                // The timing holds the alarm that ends the back-off.
+                self.timing_mut();
+                self.extra_mut().paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
                 Ok(None)
             }
             Err(e) => Err(e),
@@ -165,7 +167,7 @@ impl<L> Dispatcher<L> {
     /// Whether accepting is paused after running out of descriptors (see
     /// [`accept`](Self::accept)).
     pub fn accept_paused(&self) -> bool {
-        self.timing.as_ref().is_some_and(|t| t.paused_until.is_some())
+        self.extra.as_ref().is_some_and(|e| e.paused_until.is_some())
     }
 
     /// Sends what the socket takes now, and returns how many bytes that was:

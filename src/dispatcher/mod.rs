@@ -123,11 +123,19 @@ pub(crate) struct Extra {
     /// A listener's last accept event: its iteration, and how many
     /// connections it accepted (see `Channel::accept_batch`).
     pub(crate) last_accept: Option<(u64, u32)>,
+    /// A listener out of descriptors accepts nothing until then.
+    pub(crate) paused_until: Option<Instant>,
 }
 
 impl Default for Extra {
     fn default() -> Extra {
-        Extra { marks: (HIGH_WATER, LOW_WATER), paced_by: None, timers: Vec::new(), last_accept: None }
+        Extra {
+            marks: (HIGH_WATER, LOW_WATER),
+            paced_by: None,
+            timers: Vec::new(),
+            last_accept: None,
+            paused_until: None,
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 //!
 //! They live out of line, in a [`Timing`] that only channels with a
 //! timeout (or a listener's accept back-off) have, with the alarm that
-//! wakes the loop for them. Its timestamps are nanoseconds of the loop
+//! wakes the loop for them (the back-off's end itself is in `Extra`). Its timestamps are nanoseconds of the loop
 //! clock (`timer::now_ns`), 8 bytes each instead of an `Instant`'s 16: a
 //! server holding 10,000 connections with timeouts holds 10,000 of these.
 
@@ -59,20 +59,11 @@ pub(crate) struct Timing {
     bound: Option<(Instant, bool)>,
     /// When the alarm that wakes the reactor for the next deadline rings.
     pub(crate) alarm: Option<Instant>,
-    /// A listener out of descriptors accepts nothing until then.
-    pub(crate) paused_until: Option<Instant>,
 }
 
 impl Default for Timing {
     fn default() -> Timing {
-        Timing {
-            idle: Watch::OFF,
-            input: Watch::OFF,
-            send: Watch::OFF,
-            bound: None,
-            alarm: None,
-            paused_until: None,
-        }
+        Timing { idle: Watch::OFF, input: Watch::OFF, send: Watch::OFF, bound: None, alarm: None }
     }
 }
 
@@ -162,11 +153,12 @@ impl<L> Dispatcher<L> {
     pub(crate) fn clock(&mut self) -> Clock {
         let Some(t) = &mut self.timing else { return Clock::Wake(None) };
         let now = timer::now();
-        if let Some(until) = t.paused_until {
+        // A listener's back-off (kept with the rarer state: listeners are few).
+        if let Some(until) = self.extra.as_mut().and_then(|e| e.paused_until.take()) {
             if until > now {
+                self.extra_mut().paused_until = Some(until);
                 return Clock::Paused(until);
             }
-            t.paused_until = None;
         }
         let sending = !self.out.is_empty();
         if let Some((bound, was_sending)) = t.bound {
