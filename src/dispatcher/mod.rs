@@ -105,7 +105,8 @@ pub struct Dispatcher<L = Plain> {
     sends: u32,
     /// What few channels set: water marks, pacing, channel timers.
     pub(crate) extra: Option<Box<Extra>>,
-    /// What channels with a timeout have (and a listener's back-off).
+    /// What channels with a timeout (or a listener in its accept
+    /// back-off) have: the timeouts' clocks and the alarm.
     pub(crate) timing: Option<Box<Timing>>,
     /// The layer's own state.
     pub(crate) layer: L,

@@ -3,10 +3,11 @@
 //! `handle_close` with its own [`CloseReason`].
 //!
 //! They live out of line, in a [`Timing`] that only channels with a
-//! timeout (or a listener's accept back-off) have, with the alarm that
-//! wakes the loop for them (the back-off's end itself is in `Extra`). Its timestamps are nanoseconds of the loop
-//! clock (`timer::now_ns`), 8 bytes each instead of an `Instant`'s 16: a
-//! server holding 10,000 connections with timeouts holds 10,000 of these.
+//! timeout (or a listener in its accept back-off, whose end is kept in
+//! `Extra`) have, with the alarm that wakes the loop for them. Its
+//! timestamps are nanoseconds of the loop clock (`timer::now_ns`), 8 bytes
+//! each instead of an `Instant`'s 16: a server holding 10,000 connections
+//! with timeouts holds 10,000 of these.
 
 use std::time::{Duration, Instant};
 
@@ -42,8 +43,8 @@ impl Watch {
     }
 }
 
-/// What few channels have: timeouts, the accept back-off, and the alarm
-/// that wakes the loop for them.
+/// What few channels have: timeouts, and the alarm that wakes the loop
+/// for them (or for a listener's accept back-off to end).
 pub(crate) struct Timing {
     /// No byte moved, in or out.
     idle: Watch,
