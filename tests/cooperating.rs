@@ -42,14 +42,13 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
-use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{example, join_within, loop_until, pattern, Log, WAIT_LIMIT};
+use common::{join_within, loop_until, pattern, Log, WAIT_LIMIT};
 use pollreactor::{
     Backend, Channel, Chat, Dispatcher, Family, Handler, Layer, LogKind, Reactor, SockType, Socket, TimerId,
     Token, WithSend,
@@ -57,7 +56,6 @@ use pollreactor::{
 
 on_every_backend!(
     flow_control_in_process,
-    flow_control_echo_server,
     pace_reading_by_other_queue,
     close_end_of_file,
     close_reset,
@@ -437,84 +435,95 @@ fn flow_control_in_process(backend: Backend) {
     );
 }
 
-/// An example server process, killed when dropped.
-struct ExampleServer {
-    child: Child,
-    addr: String,
-}
+/// Against a real `echo_server` process: built only with the features the
+/// example programs need.
+#[cfg(all(feature = "signals", feature = "trace"))]
+mod example_server {
+    use super::*;
+    use common::example;
+    use std::process::{Child, Command, Stdio};
 
-impl ExampleServer {
-    fn start(name: &str, backend: Backend) -> ExampleServer {
-        let mut child = Command::new(example(name))
-            .args(["--addr", "127.0.0.1:0", "--backend", backend.name()])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the example");
-        let mut first = String::new();
-        let mut stdout = child.stdout.take().unwrap();
-        let mut byte = [0u8];
-        while !first.ends_with('\n') && stdout.read(&mut byte).unwrap() == 1 {
-            first.push(byte[0] as char);
+    /// An example server process, killed when dropped.
+    struct ExampleServer {
+        child: Child,
+        addr: String,
+    }
+
+    impl ExampleServer {
+        fn start(name: &str, backend: Backend) -> ExampleServer {
+            let mut child = Command::new(example(name))
+                .args(["--addr", "127.0.0.1:0", "--backend", backend.name()])
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("start the example");
+            let mut first = String::new();
+            let mut stdout = child.stdout.take().unwrap();
+            let mut byte = [0u8];
+            while !first.ends_with('\n') && stdout.read(&mut byte).unwrap() == 1 {
+                first.push(byte[0] as char);
+            }
+            let addr = first
+                .trim()
+                .strip_prefix("listening on ")
+                .unwrap_or_else(|| panic!("first line was {first:?}"))
+                .to_string();
+            ExampleServer { child, addr }
         }
-        let addr = first
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("first line was {first:?}"))
-            .to_string();
-        ExampleServer { child, addr }
+
+        /// The process' peak resident set size (VmHWM), in KiB.
+        fn peak_rss_kib(&self) -> u64 {
+            let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+            let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM in /proc/PID/status");
+            line.split_whitespace().nth(1).unwrap().parse().unwrap()
+        }
     }
 
-    /// The process' peak resident set size (VmHWM), in KiB.
-    fn peak_rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM in /proc/PID/status");
-        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    impl Drop for ExampleServer {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
-}
 
-impl Drop for ExampleServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn flow_control_echo_server(backend: Backend) {
+        const LIMIT_KIB: u64 = 16 * 1024;
+        let server = ExampleServer::start("echo_server", backend);
+        let stream = bounded_tcp(TcpStream::connect(&server.addr).unwrap());
+        let period = stream_pattern();
+        let sent = Arc::new(AtomicU64::new(0));
+        // A write that takes longer than this means the server stopped
+        // reading: the sender reports it once and goes on.
+        let writer = stream.try_clone().unwrap();
+        writer.set_write_timeout(Some(Duration::from_millis(500))).unwrap();
+        let (stuck_tx, stuck) = mpsc::channel();
+        let sender = {
+            let (period, sent) = (period.clone(), sent.clone());
+            thread::spawn(move || send_stream(TcpOrUnix::Tcp(writer), period, TOTAL, sent, Some(stuck_tx)))
+        };
+        let stalled_at = match stuck.recv_timeout(WAIT_LIMIT) {
+            Ok(offset) => offset,
+            Err(_) => panic!(
+                "{backend:?}: the sender never blocked ({} bytes sent): echo_server read everything \
+                 while nothing was read back",
+                sent.load(Ordering::Relaxed)
+            ),
+        };
+        let while_stalled = server.peak_rss_kib();
+        assert!(while_stalled < LIMIT_KIB, "{backend:?}: echo_server's VmHWM is {while_stalled} KiB");
+
+        // Every read waits at most WAIT_LIMIT (the stream's read timeout).
+        let echoed = read_stream(TcpOrUnix::Tcp(stream), period, TOTAL, Arc::new(AtomicU64::new(0)));
+        assert_eq!(echoed, Ok(TOTAL), "{backend:?}");
+        join_within(sender, "the sender").unwrap();
+        let after = server.peak_rss_kib();
+        assert!(after < LIMIT_KIB, "{backend:?}: echo_server's VmHWM is {after} KiB");
+        eprintln!(
+            "{backend:?}: echo_server, 256 MiB, peer not reading: stalled after {stalled_at} bytes; \
+             VmHWM {while_stalled} KiB then, {after} KiB after the whole echo"
+        );
     }
-}
 
-fn flow_control_echo_server(backend: Backend) {
-    const LIMIT_KIB: u64 = 16 * 1024;
-    let server = ExampleServer::start("echo_server", backend);
-    let stream = bounded_tcp(TcpStream::connect(&server.addr).unwrap());
-    let period = stream_pattern();
-    let sent = Arc::new(AtomicU64::new(0));
-    // A write that takes longer than this means the server stopped
-    // reading: the sender reports it once and goes on.
-    let writer = stream.try_clone().unwrap();
-    writer.set_write_timeout(Some(Duration::from_millis(500))).unwrap();
-    let (stuck_tx, stuck) = mpsc::channel();
-    let sender = {
-        let (period, sent) = (period.clone(), sent.clone());
-        thread::spawn(move || send_stream(TcpOrUnix::Tcp(writer), period, TOTAL, sent, Some(stuck_tx)))
-    };
-    let stalled_at = match stuck.recv_timeout(WAIT_LIMIT) {
-        Ok(offset) => offset,
-        Err(_) => panic!(
-            "{backend:?}: the sender never blocked ({} bytes sent): echo_server read everything \
-             while nothing was read back",
-            sent.load(Ordering::Relaxed)
-        ),
-    };
-    let while_stalled = server.peak_rss_kib();
-    assert!(while_stalled < LIMIT_KIB, "{backend:?}: echo_server's VmHWM is {while_stalled} KiB");
-
-    // Every read waits at most WAIT_LIMIT (the stream's read timeout).
-    let echoed = read_stream(TcpOrUnix::Tcp(stream), period, TOTAL, Arc::new(AtomicU64::new(0)));
-    assert_eq!(echoed, Ok(TOTAL), "{backend:?}");
-    join_within(sender, "the sender").unwrap();
-    let after = server.peak_rss_kib();
-    assert!(after < LIMIT_KIB, "{backend:?}: echo_server's VmHWM is {after} KiB");
-    eprintln!(
-        "{backend:?}: echo_server, 256 MiB, peer not reading: stalled after {stalled_at} bytes; \
-         VmHWM {while_stalled} KiB then, {after} KiB after the whole echo"
-    );
+    on_every_backend!(flow_control_echo_server);
 }
 
 // ---------------------------------------------------------------------------

@@ -7,6 +7,9 @@
 //! builds the examples first (with `--test exposed` alone, run `cargo build
 //! --examples` before).
 
+// The example programs (which these tests run) need these features.
+#![cfg(all(feature = "signals", feature = "trace"))]
+
 mod common;
 
 use std::cell::RefCell;
