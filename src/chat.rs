@@ -14,6 +14,7 @@ use std::sync::Arc;
 use crate::context::Channel;
 use crate::dispatcher::{Dispatcher, Plain};
 use crate::handler::{sealed, Handler, Layer};
+use crate::output::queue::{empty_buffer, KEEP_CAPACITY};
 use crate::output::{buffered_close, buffered_readable, buffered_writable, Buffered, Producer};
 
 /// How many bytes one read asks for (asynchat's `ac_in_buffer_size`).
@@ -191,9 +192,16 @@ impl Dispatcher<Chat> {
         mem::take(&mut self.layer.incoming)
     }
 
-    /// Empties the collected record, keeping its memory for the next one.
+    /// The room the kept-back input holds.
+    #[cfg(test)]
+    pub(crate) fn kept_capacity(&self) -> usize {
+        self.layer.in_buffer.capacity()
+    }
+
+    /// Empties the collected record, keeping its memory for the next one
+    /// (up to 8 KiB: an idle channel does not hold a large record's room).
     pub fn clear_incoming(&mut self) {
-        self.layer.incoming.clear();
+        empty_buffer(&mut self.layer.incoming);
     }
 }
 
@@ -327,6 +335,11 @@ fn split_records<H: Handler<Chat> + ?Sized>(
     } else {
         kept.clear();
         kept.extend_from_slice(&fresh[pos..]);
+    }
+    // A kept partial terminator is a few bytes; the read it was joined
+    // with may have grown the vector to a whole read's size.
+    if kept.capacity() > KEEP_CAPACITY {
+        kept.shrink_to_fit();
     }
     chat.in_buffer = kept;
     result

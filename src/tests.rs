@@ -3,7 +3,7 @@
 //! allocator (`sys/alloc.rs`), on every backend; that the word-at-a-time
 //! terminator search finds what a byte-by-byte one finds; that cancelled
 //! timers and alarms do not pile up in their heaps; and that a drained
-//! output queue keeps no burst-sized buffer.
+//! output queue or chat buffer keeps no burst-sized room.
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -189,5 +189,57 @@ fn a_drained_burst_leaves_no_large_buffer() {
             reactor.context_mut().call(t, |_: &mut Echo, ch: &mut Channel<'_, WithSend>| ch.out.capacity());
         let room = room.unwrap();
         assert!(room <= 8 * 1024, "{backend:?}: {room} bytes of room kept after the burst");
+    }
+}
+
+/// Counts the record bytes a chat channel is handed, and drops them.
+struct Counting(std::rc::Rc<std::cell::Cell<usize>>);
+
+impl Handler<crate::Chat> for Counting {
+    fn collect_incoming_data(&mut self, _: &mut Channel<'_, crate::Chat>, data: &[u8]) -> io::Result<()> {
+        self.0.set(self.0.get() + data.len());
+        Ok(())
+    }
+}
+
+/// A chat channel whose partial terminator was joined with a large read,
+/// and one whose large record was cleared, keep a read's worth of room at
+/// most: what an idle connection holds.
+#[test]
+fn chat_buffers_keep_no_large_room() {
+    use crate::Chat;
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+    for &backend in Backend::available() {
+        let mut reactor = Reactor::new();
+        let (ours, theirs) = Socket::pair(Family::Unix, SockType::Stream).unwrap();
+        let mut d = Dispatcher::new(ours).unwrap().with_chat();
+        d.set_terminator(b"\r\n");
+        let seen = std::rc::Rc::new(std::cell::Cell::new(0));
+        let t = reactor.add(d, Counting(seen.clone())).unwrap();
+        let until_seen = |reactor: &mut Reactor, n: usize| {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while seen.get() < n {
+                assert!(Instant::now() < deadline, "{backend:?}: {} of {n} bytes handed on", seen.get());
+                reactor.poll_once(Some(Duration::from_millis(10)), backend).unwrap();
+            }
+        };
+        // "\r" may start the terminator: it is kept back, then joined with the next read.
+        assert_eq!(theirs.send(b"abc\r").unwrap(), 4);
+        until_seen(&mut reactor, 3);
+        let blob = vec![b'x'; 60 * 1024];
+        assert_eq!(theirs.send(&blob).unwrap(), blob.len());
+        until_seen(&mut reactor, 4 + blob.len() - 1);
+        let kept =
+            reactor.context_mut().call(t, |_: &mut Counting, ch: &mut Channel<'_, Chat>| ch.kept_capacity());
+        let kept = kept.unwrap();
+        assert!(kept <= 8 * 1024, "{backend:?}: {kept} bytes of room kept for a partial terminator");
+        // A large record collected, then cleared.
+        let room = reactor.context_mut().call(t, |_: &mut Counting, ch: &mut Channel<'_, Chat>| {
+            ch.collect(&blob);
+            ch.clear_incoming();
+            ch.incoming().len() + ch.take_incoming().capacity()
+        });
+        let room = room.unwrap();
+        assert!(room <= 8 * 1024, "{backend:?}: {room} bytes of room kept after a cleared record");
     }
 }

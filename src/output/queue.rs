@@ -140,9 +140,20 @@ impl OutQueue {
     }
 }
 
-/// The most room a drained queue keeps: a read's worth (echo_server reads
-/// 8 KiB at a time), so steady traffic of that size allocates nothing.
-const KEEP_CAPACITY: usize = 8 * 1024;
+/// The most room an emptied buffer keeps: a read's worth (echo_server
+/// reads 8 KiB at a time), so steady traffic of that size allocates nothing.
+pub(crate) const KEEP_CAPACITY: usize = 8 * 1024;
+
+/// Empties `buf`, keeping its room for the next use, unless a burst grew
+/// it past [`KEEP_CAPACITY`]: 10,000 connections, each idle after one large
+/// message, would otherwise hold all those messages' room.
+pub(crate) fn empty_buffer(buf: &mut Vec<u8>) {
+    if buf.capacity() > KEEP_CAPACITY {
+        *buf = Vec::new();
+    } else {
+        buf.clear();
+    }
+}
 
 /// A byte vector read from a moving start, so sending from the front never
 /// shifts the rest: a large queue drains in linear time.
@@ -177,15 +188,9 @@ impl ByteQueue {
         }
     }
 
-    /// Empties the queue. Its vector is kept for the next output, unless a
-    /// burst grew it past [`KEEP_CAPACITY`]: 10,000 connections, each idle
-    /// after one large answer, would otherwise hold all those answers' room.
+    /// Empties the queue (see [`empty_buffer`]).
     fn clear(&mut self) {
-        if self.buf.capacity() > KEEP_CAPACITY {
-            self.buf = Vec::new();
-        } else {
-            self.buf.clear();
-        }
+        empty_buffer(&mut self.buf);
         self.start = 0;
     }
 
