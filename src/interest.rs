@@ -199,9 +199,10 @@ fn register(
     poller.set(Interest { key: key_of(token), token, fd, read, write })
 }
 
-/// Makes sure the channel's alarm rings by `at`: one alarm timer per
-/// channel, moved earlier when needed (a later deadline is found when the
-/// early alarm rings and the channel is asked again).
+/// Makes sure the channel's alarm rings by `at`: one live alarm per
+/// channel, moved earlier when needed (the old heap entry goes stale; a
+/// later deadline is found when the early alarm rings and the channel is
+/// asked again).
 fn set_alarm(channel: &mut Box<dyn AnyChannel>, alarms: &mut Alarms, t: Token, at: Instant) {
     let pending = channel.alarm().filter(|&armed| armed > crate::timer::now());
     if pending.is_some_and(|armed| armed <= at) {

@@ -36,8 +36,12 @@ struct Timer<O, E> {
 /// A heap entry: (deadline, insertion number, timer).
 type Due = Reverse<(Instant, u64, Token)>;
 
-/// Cancelled entries the heap may hold beyond twice the live timers.
-pub(crate) const SWEEP_SLACK: usize = 64;
+/// Whether a heap of `entries` for `live` timers (or alarms) is mostly
+/// stale entries, worth sweeping: swept then, it stays under twice the live
+/// ones plus 64, at O(1) amortised cost per stale entry.
+pub(crate) fn mostly_stale(entries: usize, live: usize) -> bool {
+    entries > 2 * live + 64
+}
 
 /// All pending timers of one reactor.
 pub(crate) struct Timers<O, E> {
@@ -68,7 +72,7 @@ impl<O, E> Timers<O, E> {
     /// Cancels a timer; false if it already ran (once) or was cancelled.
     pub(crate) fn cancel(&mut self, id: TimerId) -> bool {
         let cancelled = self.timers.remove(id.0).is_some();
-        if cancelled && self.heap.len() > 2 * self.timers.len() + SWEEP_SLACK {
+        if cancelled && mostly_stale(self.heap.len(), self.timers.len()) {
             self.sweep();
         }
         cancelled
@@ -77,9 +81,7 @@ impl<O, E> Timers<O, E> {
     /// Drops the heap entries of cancelled timers. They are skipped when
     /// they come up, but until then they stay: a server whose connections
     /// each have a five-minute timeout, and come and go, would hold an
-    /// entry for every connection of the last five minutes. Swept once
-    /// they are most of the heap, the heap stays under twice the live
-    /// timers, at O(1) amortised cost per cancel.
+    /// entry for every connection of the last five minutes.
     fn sweep(&mut self) {
         let timers = &self.timers;
         self.heap.retain(|&Reverse((deadline, _, token))| {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::{Channel, Context, Slot};
 use crate::map::{Slab, Token};
-use crate::timer::{deadline_after, Action, TimerId, SWEEP_SLACK};
+use crate::timer::{deadline_after, mostly_stale, Action, TimerId};
 
 impl Context {
     /// Runs `f` once, on the loop thread, `delay` from now. The loop's
@@ -97,13 +97,14 @@ impl Context {
     }
 
     /// Has the channels whose alarm rang asked again. Stale alarms go
-    /// first, if they could be most of them (each channel has one live).
+    /// first, if they could be most of them.
     fn ring_alarms(&mut self) {
         if self.alarms.len() == 0 {
             return;
         }
         let Context { alarms, channels, .. } = self;
-        if alarms.len() > 2 * channels.len() + SWEEP_SLACK {
+        // Each channel has at most one live alarm.
+        if mostly_stale(alarms.len(), channels.len()) {
             alarms.retain(|at, t| alarm_is(channels, t, at));
         }
         // The loop's reading after the wait: alarms are for timeouts,

@@ -155,8 +155,6 @@ impl<L> Dispatcher<L> {
                     Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
                 ) =>
             {
-                // The timing holds the alarm that ends the back-off.
-                self.timing_mut();
                 self.extra_mut().paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
                 Ok(None)
             }

@@ -117,6 +117,21 @@ impl<L> Dispatcher<L> {
         self.timing.get_or_insert_with(Box::default)
     }
 
+    /// A listener's accept back-off: when it ends, if it has not (kept
+    /// with the rarer state in `Extra`: listeners are few).
+    #[inline(always)]
+    fn paused_until(&mut self) -> Option<Instant> {
+        let extra = self.extra.as_mut()?;
+        match extra.paused_until {
+            Some(until) if until > timer::now() => Some(until),
+            Some(_) => {
+                extra.paused_until = None;
+                None
+            }
+            None => None,
+        }
+    }
+
     /// Notes bytes received, for the idle and input timeouts.
     #[inline]
     pub(crate) fn note_input(&mut self) {
@@ -152,15 +167,11 @@ impl<L> Dispatcher<L> {
     /// wait) would otherwise make it a call.
     #[inline(always)]
     pub(crate) fn clock(&mut self) -> Clock {
+        if let Some(until) = self.paused_until() {
+            return Clock::Paused(until);
+        }
         let Some(t) = &mut self.timing else { return Clock::Wake(None) };
         let now = timer::now();
-        // A listener's back-off (kept with the rarer state: listeners are few).
-        if let Some(until) = self.extra.as_mut().and_then(|e| e.paused_until.take()) {
-            if until > now {
-                self.extra_mut().paused_until = Some(until);
-                return Clock::Paused(until);
-            }
-        }
         let sending = !self.out.is_empty();
         if let Some((bound, was_sending)) = t.bound {
             // Nothing can be due before the bound, and the alarm rings by
