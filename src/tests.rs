@@ -23,31 +23,51 @@ impl Handler<WithSend> for Echo {
     }
 }
 
+/// Runs `test` on every backend, holding [`ALONE`]: the descriptor test
+/// (sys/tests.rs) closes a number behind the reactor's back, and these
+/// tests' sockets must not be handed that number meanwhile.
+fn on_each_backend_alone(mut test: impl FnMut(Backend)) {
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+    for &backend in Backend::available() {
+        test(backend);
+    }
+}
+
+/// Runs iterations until `done`, failing with `what` after 20 s.
+fn poll_until(reactor: &mut Reactor, backend: Backend, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "{backend:?}: {what}");
+        reactor.poll_once(Some(Duration::from_millis(10)), backend).unwrap();
+    }
+}
+
+/// Reads what `peer` has into `buf`, adding the count to `got`.
+fn read_some(peer: &Socket, buf: &mut [u8], got: &mut usize) {
+    match peer.recv(buf) {
+        Ok(n) => *got += n,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+        Err(e) => panic!("{e}"),
+    }
+}
+
 /// Ping-pongs `rounds` 64-byte messages through an echo channel.
 fn ping_pong(reactor: &mut Reactor, backend: Backend, peer: &Socket, rounds: usize) {
     let message = [7u8; 64];
     let mut answer = [0u8; 64];
     for _ in 0..rounds {
         assert_eq!(peer.send(&message).unwrap(), 64);
-        let (mut got, deadline) = (0, Instant::now() + Duration::from_secs(20));
-        while got < 64 {
-            assert!(Instant::now() < deadline, "{backend:?}: the echo never came back");
-            reactor.poll_once(Some(Duration::from_secs(10)), backend).unwrap();
-            match peer.recv(&mut answer[got..]) {
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => panic!("{e}"),
-            }
-        }
+        let mut got = 0;
+        poll_until(reactor, backend, "the echo never came back", || {
+            read_some(peer, &mut answer[got..], &mut got);
+            got == 64
+        });
     }
 }
 
 #[test]
 fn steady_echo_traffic_allocates_nothing() {
-    // The descriptor test closes a number behind the reactor's back; this
-    // test's sockets must not be handed that number meanwhile.
-    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
-    for &backend in Backend::available() {
+    on_each_backend_alone(|backend| {
         let mut reactor = Reactor::new();
         let mut peers = Vec::new();
         for _ in 0..3 {
@@ -65,7 +85,7 @@ fn steady_echo_traffic_allocates_nothing() {
         }
         let counted = ALLOC.stop();
         assert_eq!(counted, 0, "{backend:?}: {counted} allocations in 3,000 echo round trips");
-    }
+    });
 }
 
 #[test]
@@ -122,13 +142,12 @@ fn cancelled_timers_do_not_pile_up_in_the_heap() {
     assert_eq!(fired, (0..100).rev().collect::<Vec<_>>());
 }
 
-/// Channels with a long idle timeout come and go (each arms an alarm, and
-/// its close cancels it): the alarm heap holds about the live ones, not
-/// one entry per channel of the timeout's span.
+/// Channels with a long idle timeout come and go (each arms an alarm,
+/// whose heap entry goes stale when it closes): the alarm heap holds about
+/// the live ones, not one entry per channel of the timeout's span.
 #[test]
 fn channels_that_come_and_go_leave_no_alarms_behind() {
-    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
-    for &backend in Backend::available() {
+    on_each_backend_alone(|backend| {
         let mut reactor = Reactor::new();
         let (keep, _peer) = Socket::pair(Family::Unix, SockType::Stream).unwrap();
         reactor.add(timed_echo(keep), Echo).unwrap();
@@ -149,7 +168,7 @@ fn channels_that_come_and_go_leave_no_alarms_behind() {
             entries <= 2 * 101 + 64,
             "{backend:?}: {entries} alarm entries for 1 channel after 2,000 came and went"
         );
-    }
+    });
 }
 
 /// An echo channel closed after five idle minutes.
@@ -163,8 +182,7 @@ fn timed_echo(sock: Socket) -> Dispatcher<WithSend> {
 /// of room at most, not the burst's: what 10,000 idle connections hold.
 #[test]
 fn a_drained_burst_leaves_no_large_buffer() {
-    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
-    for &backend in Backend::available() {
+    on_each_backend_alone(|backend| {
         let mut reactor = Reactor::new();
         let (ours, theirs) = Socket::pair(Family::Unix, SockType::Stream).unwrap();
         let t = reactor.add(Dispatcher::new(ours).unwrap().with_send(), Echo).unwrap();
@@ -174,22 +192,16 @@ fn a_drained_burst_leaves_no_large_buffer() {
             .call(t, |_: &mut Echo, ch: &mut Channel<'_, WithSend>| ch.send_buffered(&burst));
         queued.unwrap().unwrap();
         // The peer reads it all while the loop sends it.
-        let (mut got, mut buf, deadline) =
-            (0, vec![0u8; 64 * 1024], Instant::now() + Duration::from_secs(20));
-        while got < burst.len() {
-            assert!(Instant::now() < deadline, "{backend:?}: {got} bytes came");
-            reactor.poll_once(Some(Duration::from_millis(10)), backend).unwrap();
-            match theirs.recv(&mut buf) {
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => panic!("{e}"),
-            }
-        }
+        let (mut got, mut buf) = (0, vec![0u8; 64 * 1024]);
+        poll_until(&mut reactor, backend, "the burst never all came", || {
+            read_some(&theirs, &mut buf, &mut got);
+            got == burst.len()
+        });
         let room =
             reactor.context_mut().call(t, |_: &mut Echo, ch: &mut Channel<'_, WithSend>| ch.out.capacity());
         let room = room.unwrap();
         assert!(room <= 8 * 1024, "{backend:?}: {room} bytes of room kept after the burst");
-    }
+    });
 }
 
 /// Counts the record bytes a chat channel is handed, and drops them.
@@ -208,8 +220,7 @@ impl Handler<crate::Chat> for Counting {
 #[test]
 fn chat_buffers_keep_no_large_room() {
     use crate::Chat;
-    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
-    for &backend in Backend::available() {
+    on_each_backend_alone(|backend| {
         let mut reactor = Reactor::new();
         let (ours, theirs) = Socket::pair(Family::Unix, SockType::Stream).unwrap();
         let mut d = Dispatcher::new(ours).unwrap().with_chat();
@@ -217,18 +228,14 @@ fn chat_buffers_keep_no_large_room() {
         let seen = std::rc::Rc::new(std::cell::Cell::new(0));
         let t = reactor.add(d, Counting(seen.clone())).unwrap();
         let until_seen = |reactor: &mut Reactor, n: usize| {
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while seen.get() < n {
-                assert!(Instant::now() < deadline, "{backend:?}: {} of {n} bytes handed on", seen.get());
-                reactor.poll_once(Some(Duration::from_millis(10)), backend).unwrap();
-            }
+            poll_until(reactor, backend, &format!("fewer than {n} bytes handed on"), || seen.get() >= n);
         };
         // "\r" may start the terminator: it is kept back, then joined with the next read.
         assert_eq!(theirs.send(b"abc\r").unwrap(), 4);
         until_seen(&mut reactor, 3);
         let blob = vec![b'x'; 60 * 1024];
         assert_eq!(theirs.send(&blob).unwrap(), blob.len());
-        until_seen(&mut reactor, 4 + blob.len() - 1);
+        until_seen(&mut reactor, 4 + blob.len());
         let kept =
             reactor.context_mut().call(t, |_: &mut Counting, ch: &mut Channel<'_, Chat>| ch.kept_capacity());
         let kept = kept.unwrap();
@@ -241,5 +248,5 @@ fn chat_buffers_keep_no_large_room() {
         });
         let room = room.unwrap();
         assert!(room <= 8 * 1024, "{backend:?}: {room} bytes of room kept after a cleared record");
-    }
+    });
 }
