@@ -8,9 +8,9 @@
 
 use std::any::Any;
 use std::io;
+use std::num::NonZeroU64;
 use std::os::fd::RawFd;
 use std::panic::{self, AssertUnwindSafe};
-use std::time::Instant;
 
 use crate::backend::Ready;
 use crate::context::{AnyChannel, Asked, Channel, Context, Entry, Slot, Wants};
@@ -37,9 +37,13 @@ impl Context {
         let mut disp = disp;
         disp.in_reactor = true;
         disp.dirty = true;
-        // Nothing is registered for it here yet (it may come from another
-        // reactor's `remove`, with that reactor's answers).
+        // Nothing is registered for it here yet, nor is its alarm in this
+        // reactor's heap (it may come from another reactor's `remove`,
+        // with that reactor's answers and alarm).
         disp.wants = (false, false);
+        if let Some(timing) = &mut disp.timing {
+            timing.alarm = None;
+        }
         let token = self.channels.insert(Slot::Live(Box::new(Entry { disp, handler })));
         self.dirty.push(token);
         if let Some(trace) = &mut self.trace {
@@ -131,12 +135,12 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
         self.disp.is_open().then(|| self.mark_dirty())
     }
 
-    fn alarm(&self) -> Option<Instant> {
-        self.disp.timing.as_ref().and_then(|t| t.alarm)
+    fn alarm(&self) -> Option<u64> {
+        self.disp.timing.as_ref().and_then(|t| t.alarm).map(NonZeroU64::get)
     }
 
-    fn set_alarm(&mut self, at: Instant) {
-        self.disp.timing_mut().alarm = Some(at);
+    fn set_alarm(&mut self, at: Option<NonZeroU64>) {
+        self.disp.timing_mut().alarm = at;
     }
 
     fn retire(&mut self) -> Option<Socket> {

@@ -12,8 +12,8 @@
 //! channels cost. Either way the backend hears only about real changes.
 
 use std::io;
+use std::num::NonZeroU64;
 use std::os::fd::RawFd;
-use std::time::Instant;
 
 use crate::backend::{Interest, Poller};
 use crate::context::{AnyChannel, Context, Slot, Wants};
@@ -199,17 +199,18 @@ fn register(
     poller.set(Interest { key: key_of(token), token, fd, read, write })
 }
 
-/// Makes sure the channel's alarm rings by `at`: one live alarm per
-/// channel, moved earlier when needed (the old heap entry goes stale; a
-/// later deadline is found when the early alarm rings and the channel is
-/// asked again).
-fn set_alarm(channel: &mut Box<dyn AnyChannel>, alarms: &mut Alarms, t: Token, at: Instant) {
-    let pending = channel.alarm().filter(|&armed| armed > crate::timer::now());
-    if pending.is_some_and(|armed| armed <= at) {
+/// Makes sure the channel's alarm rings by `at` (loop-clock nanoseconds):
+/// one alarm per channel, moved earlier when needed (the old heap entry
+/// goes stale; a later deadline is found when the early alarm rings and
+/// the channel is asked again).
+fn set_alarm(channel: &mut Box<dyn AnyChannel>, alarms: &mut Alarms, t: Token, at: u64) {
+    if channel.alarm().is_some_and(|armed| armed <= at) {
         return;
     }
-    channel.set_alarm(at);
-    alarms.push(at, t);
+    // Deadlines lie after the clock's first reading, nanosecond 0.
+    let at = NonZeroU64::new(at).unwrap_or(NonZeroU64::MIN);
+    channel.set_alarm(Some(at));
+    alarms.push(at.get(), t);
 }
 
 /// Removes the registrations of the channels that left the map, then

@@ -63,6 +63,8 @@ on_every_backend!(
     close_input_timeout_despite_heartbeats,
     late_loop_reads_input_that_came_in_time,
     close_send_timeout,
+    send_timeout_counts_once_output_queues,
+    moved_channel_keeps_its_timeout,
     close_drained,
     close_error,
     own_close_runs_no_handle_close,
@@ -752,6 +754,46 @@ fn close_send_timeout(backend: Backend) {
     assert!(stuck_since.elapsed() >= Duration::from_millis(200), "{backend:?}: closed early");
     assert_eq!(log.events(), ["close Some(SendTimeout)"], "{backend:?}");
     drop(peer);
+}
+
+/// The alarm set while nothing was queued is for the (long) input timeout;
+/// once output queues and does not move, the (short) send timeout counts
+/// and must close the channel long before that alarm would ring.
+fn send_timeout_counts_once_output_queues(backend: Backend) {
+    let (ours, peer) = unix_pair();
+    let log = Log::default();
+    let mut reactor = Reactor::new();
+    let mut d = Dispatcher::new(ours).unwrap().with_send();
+    d.set_input_timeout(Some(WAIT_LIMIT * 3));
+    d.set_send_timeout(Some(Duration::from_millis(200)));
+    let t = reactor.add(d, Watch::new(&log)).unwrap();
+    // Asked with nothing queued: its alarm is now the input timeout's.
+    reactor.poll_once(Some(Duration::ZERO), backend).unwrap();
+    reactor.poll_once(Some(Duration::ZERO), backend).unwrap();
+    let queued = reactor
+        .context_mut()
+        .call(t, |_: &mut Watch, ch: &mut Channel<'_, WithSend>| ch.send_buffered(&vec![7u8; 4 << 20]));
+    queued.unwrap().unwrap();
+    loop_until_gone(&mut reactor, backend, t, "the send timeout, long before the input timeout");
+    assert_eq!(log.events(), ["close Some(SendTimeout)"], "{backend:?}");
+    drop(peer);
+}
+
+/// A channel taken out of one reactor, whose alarm is in that reactor's
+/// heap, still times out in the reactor it is added to.
+fn moved_channel_keeps_its_timeout(backend: Backend) {
+    let (ours, _peer) = unix_pair();
+    let log = Log::default();
+    let mut first = Reactor::new();
+    let mut d = Dispatcher::new(ours).unwrap().with_send();
+    d.set_idle_timeout(Some(Duration::from_millis(150)));
+    let t = first.add(d, Watch::new(&log)).unwrap();
+    first.poll_once(Some(Duration::ZERO), backend).unwrap();
+    let (d, watch) = first.context_mut().remove::<WithSend, Watch>(t).expect("the channel is there");
+    let mut second = Reactor::new();
+    let t = second.add(d, watch).unwrap();
+    loop_until_gone(&mut second, backend, t, "the idle timeout in the second reactor");
+    assert_eq!(log.events(), ["close Some(IdleTimeout)"], "{backend:?}");
 }
 
 fn close_drained(backend: Backend) {

@@ -3,7 +3,6 @@
 
 use std::any::Any;
 use std::os::fd::RawFd;
-use std::time::Instant;
 
 use super::Context;
 use crate::backend::Ready;
@@ -46,10 +45,12 @@ pub(crate) trait AnyChannel: Any {
     /// context meanwhile); then, if open, marks it to be asked again.
     /// `None`: closed; else whether it was newly marked.
     fn put_back(&mut self, close: bool) -> Option<bool>;
-    /// When the alarm for its next deadline rings (or rang), if it has one.
-    fn alarm(&self) -> Option<Instant>;
-    /// Records its new alarm (the old one's heap entry is then stale).
-    fn set_alarm(&mut self, at: Instant);
+    /// When the alarm for its next deadline rings, in loop-clock
+    /// nanoseconds; `None` if it has none or it rang.
+    fn alarm(&self) -> Option<u64>;
+    /// Records its new alarm (the old one's heap entry is then stale), or
+    /// that it rang (`None`).
+    fn set_alarm(&mut self, at: Option<std::num::NonZeroU64>);
     /// The descriptor `close` kept open until the reactor deregisters it.
     fn retire(&mut self) -> Option<Socket>;
     /// Registering it failed (select's FD_SETSIZE): `handle_error`.
@@ -77,8 +78,9 @@ pub(crate) trait AnyChannel: Any {
 /// An open channel's answer to "what do you wait for now?".
 pub(crate) struct Asked {
     pub(crate) fd: RawFd,
-    /// Wake the loop by then (its next deadline), if it has one to set.
-    pub(crate) wake: Option<Instant>,
+    /// Wake the loop by then (its next deadline, in loop-clock
+    /// nanoseconds), if it has one.
+    pub(crate) wake: Option<u64>,
     /// Its queue crossed a water mark (paced channels may change).
     pub(crate) flipped: bool,
     /// A timeout passed: its close is announced after this iteration's

@@ -109,10 +109,14 @@ impl Context {
         }
         // The loop's reading after the wait: alarms are for timeouts,
         // which count seconds.
-        let now = crate::timer::now();
+        let now = crate::timer::now_ns();
         while let Some((at, t)) = self.alarms.first().filter(|&(at, _)| at <= now) {
             self.alarms.pop_first();
-            if alarm_is(&self.channels, t, at) {
+            // No channel is out running callbacks here, between the
+            // iteration's steps: a live alarm's channel is in its slot.
+            let Some(Slot::Live(channel)) = self.channels.get_mut(t) else { continue };
+            if channel.alarm() == Some(at) {
+                channel.set_alarm(None);
                 self.interest_changed(t);
             }
         }
@@ -130,7 +134,7 @@ impl Context {
     fn next_alarm(&mut self) -> Option<Instant> {
         while let Some((at, t)) = self.alarms.first() {
             if alarm_is(&self.channels, t, at) {
-                return Some(at);
+                return Some(crate::timer::instant_of(at));
             }
             self.alarms.pop_first();
         }
@@ -167,7 +171,7 @@ impl Context {
 
 /// Whether channel `t`'s alarm is the one at `at` (a channel out running
 /// its callbacks cannot be looked at: its alarms count as live).
-fn alarm_is(channels: &Slab<Slot>, t: Token, at: Instant) -> bool {
+fn alarm_is(channels: &Slab<Slot>, t: Token, at: u64) -> bool {
     match channels.get(t) {
         Some(Slot::Live(channel)) => channel.alarm() == Some(at),
         Some(Slot::Busy { .. }) => true,

@@ -101,6 +101,9 @@ pub struct Dispatcher<L = Plain> {
     /// Output was queued since the last send: the send that ends the
     /// running callback is due.
     pub(crate) fresh_output: bool,
+    /// Whether output was queued when the timeouts' alarm was set (the
+    /// send timeout counted then); see `Dispatcher::clock`.
+    pub(crate) alarm_sending: bool,
     /// How many send(2)/write(2) calls the channel made.
     sends: u32,
     /// What few channels set: water marks, pacing, channel timers.
@@ -155,11 +158,12 @@ pub(crate) struct Pending {
 pub(crate) enum Clock {
     /// One of its timeouts has passed: announce the close.
     Expired(CloseReason),
-    /// A listener out of descriptors: leave it out of the wait until then.
-    Paused(Instant),
-    /// Wait for it as usual, and wake by this deadline (its next timeout;
-    /// `None`: none, or the alarm already rings by then).
-    Wake(Option<Instant>),
+    /// A listener out of descriptors: leave it out of the wait until then
+    /// (a loop-clock nanosecond, `timer::now_ns`).
+    Paused(u64),
+    /// Wait for it as usual, and wake by this deadline (its next timeout,
+    /// in loop-clock nanoseconds; `None`: it has none).
+    Wake(Option<u64>),
 }
 
 /// asyncore's `dispatcher` methods, on every layer.
@@ -188,6 +192,7 @@ impl<L> Dispatcher<L> {
             retired: self.retired,
             throttled: self.throttled,
             fresh_output: self.fresh_output,
+            alarm_sending: self.alarm_sending,
             sends: self.sends,
             extra: self.extra,
             timing: self.timing,

@@ -172,6 +172,7 @@ impl Dispatcher {
             retired: None,
             throttled: false,
             fresh_output: false,
+            alarm_sending: false,
             sends: 0,
             extra: None,
             timing: None,
