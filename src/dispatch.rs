@@ -19,7 +19,7 @@ use crate::errors::{is_disconnect, is_would_block};
 use crate::handler::{Handler, Layer};
 use crate::map::Token;
 use crate::socket::Socket;
-use crate::timer::TimerId;
+use crate::timer::{Nanos, TimerId};
 
 /// Adding a channel runs a callback when its connect already completed,
 /// so it is written here, with the other code that runs callbacks.
@@ -135,7 +135,7 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
         self.disp.is_open().then(|| self.mark_dirty())
     }
 
-    fn alarm(&self) -> Option<u64> {
+    fn alarm(&self) -> Option<Nanos> {
         self.disp.timing.as_ref().and_then(|t| t.alarm).map(NonZeroU64::get)
     }
 

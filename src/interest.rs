@@ -18,7 +18,7 @@ use std::os::fd::RawFd;
 use crate::backend::{Interest, Poller};
 use crate::context::{AnyChannel, Context, Slot, Wants};
 use crate::map::Token;
-use crate::timer::Alarms;
+use crate::timer::{Alarms, Nanos};
 
 /// When the reactor asks a channel `readable()` and `writable()`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -199,11 +199,11 @@ fn register(
     poller.set(Interest { key: key_of(token), token, fd, read, write })
 }
 
-/// Makes sure the channel's alarm rings by `at` (loop-clock nanoseconds):
+/// Makes sure the channel's alarm rings by `at` (a loop-clock reading):
 /// one alarm per channel, moved earlier when needed (the old heap entry
 /// goes stale; a later deadline is found when the early alarm rings and
 /// the channel is asked again).
-fn set_alarm(channel: &mut Box<dyn AnyChannel>, alarms: &mut Alarms, t: Token, at: u64) {
+fn set_alarm(channel: &mut Box<dyn AnyChannel>, alarms: &mut Alarms, t: Token, at: Nanos) {
     if channel.alarm().is_some_and(|armed| armed <= at) {
         return;
     }

@@ -13,7 +13,7 @@ use crate::handler::{Handler, Layer};
 use crate::interest::{remove_gone, InterestMode, Interests, WAKER_KEY};
 use crate::map::Token;
 use crate::signals::Signals;
-use crate::timer::{deadline_after, earliest};
+use crate::timer::{deadline_after, earliest, read_clock, set_loop_now};
 use crate::waker::{Waker, WakerEnd};
 
 /// How [`Reactor::run`] loops: asyncore's `loop(timeout, use_poll, map, count)`.
@@ -282,7 +282,7 @@ impl Reactor {
         // Channels that left: registrations removed, then descriptors closed.
         remove_gone(&mut self.ctx, &mut self.poller);
         self.ctx.in_iteration = false;
-        crate::timer::set_loop_now(None);
+        set_loop_now(None);
         result
     }
 
@@ -290,7 +290,7 @@ impl Reactor {
     fn iterate(&mut self, timeout: Option<Duration>, backend: Backend) -> io::Result<()> {
         // Step 1 compares every asked channel's deadlines with one reading
         // of the clock, not one each.
-        crate::timer::set_loop_now(Some(std::time::Instant::now()));
+        set_loop_now(Some(read_clock()));
         self.ctx.iteration += 1;
         // 1. Interest: readable() and writable() of the channels the mode
         //    says to ask, registered with the backend where they changed
@@ -312,7 +312,7 @@ impl Reactor {
             earliest(timeout.map(|t| deadline_after(now, t)), self.ctx.next_deadline())
         };
         self.poller.wait(backend, deadline, now)?;
-        crate::timer::set_loop_now(Some(std::time::Instant::now()));
+        set_loop_now(Some(read_clock()));
         if let Some(trace) = &mut self.ctx.trace {
             trace.ready(&self.poller.events);
         }

@@ -121,21 +121,20 @@ fn terminators_are_found_where_a_byte_by_byte_search_finds_them() {
 
 #[test]
 fn cancelled_timers_do_not_pile_up_in_the_heap() {
-    use crate::timer::{Action, Timers};
+    use crate::timer::{deadline_after, read_clock, Action, Timers};
     let mut timers: Timers<u32, ()> = Timers::default();
-    let start = Instant::now();
-    let live: Vec<_> = (0..100u32)
-        .map(|i| timers.insert(start + Duration::from_secs(u64::from(100 - i)), Action::Once(i)))
-        .collect();
+    let start = read_clock();
+    let at = |secs: u64| deadline_after(start, Duration::from_secs(secs));
+    let live: Vec<_> = (0..100u32).map(|i| timers.insert(at(u64::from(100 - i)), Action::Once(i))).collect();
     // Timers that come and go, as a server's connection timeouts do.
     for i in 0..10_000u32 {
-        let id = timers.insert(start + Duration::from_secs(300), Action::Once(i));
+        let id = timers.insert(at(300), Action::Once(i));
         assert!(timers.cancel(id));
         assert!(timers.heap_len() <= 2 * 100 + 64 + 1, "{} entries for 100 timers", timers.heap_len());
     }
     // The live ones are all there, due in deadline order.
     let mut fired = Vec::new();
-    while let Some((id, Action::Once(i))) = timers.pop_due(start + Duration::from_secs(1000), u64::MAX) {
+    while let Some((id, Action::Once(i))) = timers.pop_due(at(1000), u64::MAX) {
         assert!(live.contains(&id));
         fired.push(i);
     }

@@ -12,8 +12,7 @@ use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::map::{Slab, Token};
 
@@ -28,13 +27,13 @@ pub(crate) enum Action<O, E> {
 }
 
 struct Timer<O, E> {
-    deadline: Instant,
+    deadline: Nanos,
     /// `None` while a periodic action is out running.
     action: Option<Action<O, E>>,
 }
 
 /// A heap entry: (deadline, insertion number, timer).
-type Due = Reverse<(Instant, u64, Token)>;
+type Due = Reverse<(Nanos, u64, Token)>;
 
 /// Whether a heap of `entries` for `live` timers (or alarms) is mostly
 /// stale entries, worth sweeping: swept then, it stays under twice the live
@@ -58,13 +57,13 @@ impl<O, E> Default for Timers<O, E> {
 
 impl<O, E> Timers<O, E> {
     /// Schedules `action` at `deadline`.
-    pub(crate) fn insert(&mut self, deadline: Instant, action: Action<O, E>) -> TimerId {
+    pub(crate) fn insert(&mut self, deadline: Nanos, action: Action<O, E>) -> TimerId {
         let token = self.timers.insert(Timer { deadline, action: Some(action) });
         self.push_due(deadline, token);
         TimerId(token)
     }
 
-    fn push_due(&mut self, deadline: Instant, token: Token) {
+    fn push_due(&mut self, deadline: Nanos, token: Token) {
         self.heap.push(Reverse((deadline, self.next_seq, token)));
         self.next_seq += 1;
     }
@@ -97,7 +96,7 @@ impl<O, E> Timers<O, E> {
 
     /// The earliest deadline of a live timer (cancelled ones are dropped
     /// from the top of the heap on the way).
-    pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
+    pub(crate) fn next_deadline(&mut self) -> Option<Nanos> {
         while let Some(&Reverse((deadline, _, token))) = self.heap.peek() {
             if self.timers.get(token).is_some_and(|t| t.deadline == deadline) {
                 return Some(deadline);
@@ -112,7 +111,7 @@ impl<O, E> Timers<O, E> {
     /// same pass). A periodic timer is rescheduled on its own grid, so it
     /// does not drift, skipping ticks the loop was too late for; its action
     /// comes back with [`Timers::restore`].
-    pub(crate) fn pop_due(&mut self, now: Instant, seq_limit: u64) -> Option<(TimerId, Action<O, E>)> {
+    pub(crate) fn pop_due(&mut self, now: Nanos, seq_limit: u64) -> Option<(TimerId, Action<O, E>)> {
         loop {
             let &Reverse((deadline, seq, token)) = self.heap.peek()?;
             if deadline > now || seq >= seq_limit {
@@ -126,10 +125,12 @@ impl<O, E> Timers<O, E> {
             let id = TimerId(token);
             match timer.action.take() {
                 Some(Action::Every(interval, f)) => {
-                    let mut next = deadline + interval;
-                    while next <= now {
-                        next += interval;
-                    }
+                    // Skips the ticks already past, on the same grid.
+                    let step = nanos(interval).max(1);
+                    let next = match now.checked_sub(deadline) {
+                        Some(late) => deadline.saturating_add((late / step + 1).saturating_mul(step)),
+                        None => deadline.saturating_add(step),
+                    };
                     timer.deadline = next;
                     self.push_due(next, token);
                     return Some((id, Action::Every(interval, f)));
@@ -169,7 +170,7 @@ impl<O, E> fmt::Debug for Timers<O, E> {
 }
 
 /// The channels' alarms: (deadline, channel) in a heap, and no more; a
-/// deadline in loop-clock nanoseconds ([`now_ns`]), 16 bytes an entry. A
+/// deadline of the loop clock ([`Nanos`]), 16 bytes an entry. A
 /// channel has at most one alarm, which it records itself, so an entry
 /// that no longer matches its channel's record (moved earlier since), or
 /// whose channel is gone, is stale: the context skips it when it comes up,
@@ -177,16 +178,16 @@ impl<O, E> fmt::Debug for Timers<O, E> {
 /// [`Timers`] would add a slab entry per alarm, and a cancel per close.)
 #[derive(Default)]
 pub(crate) struct Alarms {
-    heap: BinaryHeap<Reverse<(u64, Token)>>,
+    heap: BinaryHeap<Reverse<(Nanos, Token)>>,
 }
 
 impl Alarms {
-    pub(crate) fn push(&mut self, at: u64, channel: Token) {
+    pub(crate) fn push(&mut self, at: Nanos, channel: Token) {
         self.heap.push(Reverse((at, channel)));
     }
 
     /// The earliest entry, stale or not.
-    pub(crate) fn first(&self) -> Option<(u64, Token)> {
+    pub(crate) fn first(&self) -> Option<(Nanos, Token)> {
         self.heap.peek().map(|&Reverse(entry)| entry)
     }
 
@@ -195,7 +196,7 @@ impl Alarms {
     }
 
     /// Keeps the entries `live` says are not stale.
-    pub(crate) fn retain(&mut self, mut live: impl FnMut(u64, Token) -> bool) {
+    pub(crate) fn retain(&mut self, mut live: impl FnMut(Nanos, Token) -> bool) {
         self.heap.retain(|&Reverse((at, channel))| live(at, channel));
     }
 
@@ -205,69 +206,55 @@ impl Alarms {
     }
 }
 
+/// A reading of the loop's clock: nanoseconds of the system's monotonic
+/// clock (`CLOCK_MONOTONIC`). Every deadline in the crate (timers, alarms,
+/// timeouts, back-offs) is one: 8 bytes, added to and compared with no
+/// conversion. `u64::MAX` is never.
+pub(crate) type Nanos = u64;
+
 thread_local! {
     /// While a `poll_once` runs, the time the loop on this thread last read
-    /// the clock (as step 1 began, then as the wait ended), and the same in
-    /// [`now_ns`]'s nanoseconds once something asked (a program without
-    /// timeouts never does): what deadlines and timestamps of traffic use,
-    /// two clock reads per iteration instead of one per channel asked and
-    /// per `recv` and `send`.
-    static LOOP_NOW: Cell<Option<(Instant, Option<u64>)>> = const { Cell::new(None) };
+    /// the clock (as step 1 began, then as the wait ended): what deadlines
+    /// and timestamps of traffic use, two clock reads per iteration instead
+    /// of one per channel asked and per `recv` and `send`.
+    static LOOP_NOW: Cell<Option<Nanos>> = const { Cell::new(None) };
+}
+
+/// Reads the clock.
+#[inline]
+pub(crate) fn read_clock() -> Nanos {
+    crate::sys::clock::monotonic_ns()
 }
 
 /// Notes the time the loop woke up (`None`: the iteration is over).
-pub(crate) fn set_loop_now(now: Option<Instant>) {
-    LOOP_NOW.with(|n| n.set(now.map(|now| (now, None))));
+#[inline]
+pub(crate) fn set_loop_now(now: Option<Nanos>) {
+    LOOP_NOW.with(|n| n.set(now));
 }
 
 /// The time for a timestamp: the loop's wake-up time inside an iteration
 /// (timeouts count seconds; a callback's few microseconds do not matter),
 /// the clock itself outside one.
 #[inline]
-pub(crate) fn now() -> Instant {
-    LOOP_NOW.with(Cell::get).map_or_else(Instant::now, |(now, _)| now)
+pub(crate) fn now() -> Nanos {
+    LOOP_NOW.with(Cell::get).unwrap_or_else(read_clock)
 }
 
-/// [`now`] in nanoseconds since the clock's first reading in this process:
-/// a timestamp in 8 bytes instead of an `Instant`'s 16, for what each
-/// channel keeps.
+/// A duration in nanoseconds; one too long for a `u64` (584 years) is never.
 #[inline]
-pub(crate) fn now_ns() -> u64 {
-    LOOP_NOW.with(|cell| match cell.get() {
-        Some((_, Some(ns))) => ns,
-        Some((now, None)) => {
-            let ns = nanos_of(now);
-            cell.set(Some((now, Some(ns))));
-            ns
-        }
-        None => nanos_of(Instant::now()),
-    })
+pub(crate) fn nanos(d: Duration) -> Nanos {
+    d.as_secs().saturating_mul(1_000_000_000).saturating_add(u64::from(d.subsec_nanos()))
 }
 
-/// The instant everything in nanoseconds counts from.
-fn epoch() -> Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
+/// `now + timeout` as a deadline (never, for a timeout that reaches past
+/// the clock's end).
+#[inline]
+pub(crate) fn deadline_after(now: Nanos, timeout: Duration) -> Nanos {
+    now.saturating_add(nanos(timeout))
 }
 
-/// An instant in [`now_ns`]'s nanoseconds (584 years of them fit).
-pub(crate) fn nanos_of(at: Instant) -> u64 {
-    u64::try_from(at.saturating_duration_since(epoch()).as_nanos()).unwrap_or(u64::MAX)
-}
-
-/// The instant of a time in [`now_ns`]'s nanoseconds.
-pub(crate) fn instant_of(ns: u64) -> Instant {
-    epoch() + Duration::from_nanos(ns)
-}
-
-/// `now + timeout` as a deadline; a timeout too long to add to the clock
-/// (a century and more) becomes a century away, which the waits saturate.
-pub(crate) fn deadline_after(now: Instant, timeout: Duration) -> Instant {
-    now.checked_add(timeout).unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
-}
-
-/// The earlier of two optional instants.
-pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+/// The earlier of two optional deadlines.
+pub(crate) fn earliest(a: Option<Nanos>, b: Option<Nanos>) -> Option<Nanos> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),

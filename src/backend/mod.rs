@@ -46,9 +46,10 @@
 use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::map::Token;
+use crate::timer::{read_clock, Nanos};
 
 #[cfg(pollreactor_epoll)]
 mod epoll;
@@ -303,15 +304,15 @@ impl Poller {
     pub(crate) fn wait(
         &mut self,
         backend: Backend,
-        deadline: Option<Instant>,
-        mut now: Instant,
+        deadline: Option<Nanos>,
+        mut now: Nanos,
     ) -> io::Result<()> {
         if self.active != Some(backend) {
             self.prepare(backend)?;
         }
         loop {
             self.events.clear();
-            let timeout = deadline.map(|d| d.saturating_duration_since(now));
+            let timeout = deadline.map(|d| Duration::from_nanos(d.saturating_sub(now)));
             let (regs, events) = (&self.regs, &mut self.events);
             let result = match backend {
                 Backend::Poll => self.poll.wait(regs, timeout, events),
@@ -322,7 +323,7 @@ impl Poller {
                 Backend::Epoll => unreachable!("prepare refused it"),
             };
             match result {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => now = Instant::now(),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => now = read_clock(),
                 other => return other,
             }
         }
@@ -342,7 +343,10 @@ fn millis(timeout: Option<Duration>) -> libc::c_int {
     match timeout {
         None => -1,
         Some(t) => {
-            let ms = t.as_nanos().div_ceil(1_000_000);
+            let ms = t
+                .as_secs()
+                .saturating_mul(1000)
+                .saturating_add(u64::from(t.subsec_nanos().div_ceil(1_000_000)));
             libc::c_int::try_from(ms).unwrap_or(libc::c_int::MAX)
         }
     }

@@ -9,7 +9,7 @@ use crate::backend::Ready;
 use crate::dispatcher::Dispatcher;
 use crate::map::Token;
 use crate::socket::Socket;
-use crate::timer::TimerId;
+use crate::timer::{Nanos, TimerId};
 
 /// A channel: its dispatcher and the handler that owns its callbacks.
 pub(crate) struct Entry<L, H> {
@@ -47,7 +47,7 @@ pub(crate) trait AnyChannel: Any {
     fn put_back(&mut self, close: bool) -> Option<bool>;
     /// When the alarm for its next deadline rings, in loop-clock
     /// nanoseconds; `None` if it has none or it rang.
-    fn alarm(&self) -> Option<u64>;
+    fn alarm(&self) -> Option<Nanos>;
     /// Records its new alarm (the old one's heap entry is then stale), or
     /// that it rang (`None`).
     fn set_alarm(&mut self, at: Option<std::num::NonZeroU64>);
@@ -80,7 +80,7 @@ pub(crate) struct Asked {
     pub(crate) fd: RawFd,
     /// Wake the loop by then (its next deadline, in loop-clock
     /// nanoseconds), if it has one.
-    pub(crate) wake: Option<u64>,
+    pub(crate) wake: Option<Nanos>,
     /// Its queue crossed a water mark (paced channels may change).
     pub(crate) flipped: bool,
     /// A timeout passed: its close is announced after this iteration's

@@ -2,11 +2,11 @@
 //! runs at step 4 of an iteration (and after each callback, for deferred
 //! calls).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{Channel, Context, Slot};
 use crate::map::{Slab, Token};
-use crate::timer::{deadline_after, mostly_stale, Action, TimerId};
+use crate::timer::{deadline_after, mostly_stale, read_clock, Action, Nanos, TimerId};
 
 impl Context {
     /// Runs `f` once, on the loop thread, `delay` from now. The loop's
@@ -21,7 +21,7 @@ impl Context {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn call_later(&mut self, delay: Duration, f: impl FnOnce(&mut Context) + 'static) -> TimerId {
-        self.timers.insert(deadline_after(Instant::now(), delay), Action::Once(Box::new(f)))
+        self.timers.insert(deadline_after(read_clock(), delay), Action::Once(Box::new(f)))
     }
 
     /// Runs `f` every `interval` (at least 1 ms) until cancelled. Ticks
@@ -29,7 +29,7 @@ impl Context {
     /// are skipped, not run in a burst.
     pub fn call_every(&mut self, interval: Duration, f: impl FnMut(&mut Context) + 'static) -> TimerId {
         let interval = interval.max(Duration::from_millis(1));
-        self.timers.insert(deadline_after(Instant::now(), interval), Action::Every(interval, Box::new(f)))
+        self.timers.insert(deadline_after(read_clock(), interval), Action::Every(interval, Box::new(f)))
     }
 
     /// Cancels a timer: false if it already ran (once) or was cancelled.
@@ -109,7 +109,7 @@ impl Context {
         }
         // The loop's reading after the wait: alarms are for timeouts,
         // which count seconds.
-        let now = crate::timer::now_ns();
+        let now = crate::timer::now();
         while let Some((at, t)) = self.alarms.first().filter(|&(at, _)| at <= now) {
             self.alarms.pop_first();
             // No channel is out running callbacks here, between the
@@ -123,7 +123,7 @@ impl Context {
     }
 
     /// The earliest deadline of a timer or an alarm.
-    pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
+    pub(crate) fn next_deadline(&mut self) -> Option<Nanos> {
         if self.timers.len() == 0 && self.alarms.len() == 0 {
             return None;
         }
@@ -131,10 +131,10 @@ impl Context {
     }
 
     /// The earliest live alarm (stale ones at the front are dropped).
-    fn next_alarm(&mut self) -> Option<Instant> {
+    fn next_alarm(&mut self) -> Option<Nanos> {
         while let Some((at, t)) = self.alarms.first() {
             if alarm_is(&self.channels, t, at) {
-                return Some(crate::timer::instant_of(at));
+                return Some(at);
             }
             self.alarms.pop_first();
         }
@@ -148,7 +148,7 @@ impl Context {
         if self.timers.len() == 0 {
             return 0;
         }
-        let (now, limit) = (Instant::now(), self.timers.seq());
+        let (now, limit) = (read_clock(), self.timers.seq());
         let mut fired = 0;
         while let Some((id, action)) = self.timers.pop_due(now, limit) {
             fired += 1;
@@ -171,7 +171,7 @@ impl Context {
 
 /// Whether channel `t`'s alarm is the one at `at` (a channel out running
 /// its callbacks cannot be looked at: its alarms count as live).
-fn alarm_is(channels: &Slab<Slot>, t: Token, at: u64) -> bool {
+fn alarm_is(channels: &Slab<Slot>, t: Token, at: Nanos) -> bool {
     match channels.get(t) {
         Some(Slot::Live(channel)) => channel.alarm() == Some(at),
         Some(Slot::Busy { .. }) => true,

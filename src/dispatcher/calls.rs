@@ -6,13 +6,13 @@
 use std::io;
 use std::net::Shutdown;
 use std::os::fd::AsFd;
-use std::time::Instant;
 
 use super::{CloseReason, Dispatcher, ACCEPT_BACKOFF};
 use crate::address::Address;
 use crate::errors::{is_disconnect, is_would_block};
 use crate::socket::Socket;
 use crate::sys;
+use crate::timer;
 
 /// asyncore's socket methods, on every layer.
 impl<L> Dispatcher<L> {
@@ -155,7 +155,7 @@ impl<L> Dispatcher<L> {
                     Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
                 ) =>
             {
-                self.extra_mut().paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
+                self.extra_mut().paused_until = Some(timer::deadline_after(timer::now(), ACCEPT_BACKOFF));
                 Ok(None)
             }
             Err(e) => Err(e),

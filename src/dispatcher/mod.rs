@@ -6,13 +6,13 @@
 use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::address::Address;
 use crate::map::Token;
 use crate::output::queue::OutQueue;
 use crate::socket::Socket;
-use crate::timer::TimerId;
+use crate::timer::{Nanos, TimerId};
 
 mod calls;
 mod close;
@@ -128,7 +128,7 @@ pub(crate) struct Extra {
     /// connections it accepted (see `Channel::accept_batch`).
     pub(crate) last_accept: Option<(u64, u32)>,
     /// A listener out of descriptors accepts nothing until then.
-    pub(crate) paused_until: Option<Instant>,
+    pub(crate) paused_until: Option<Nanos>,
 }
 
 impl Default for Extra {
@@ -158,12 +158,11 @@ pub(crate) struct Pending {
 pub(crate) enum Clock {
     /// One of its timeouts has passed: announce the close.
     Expired(CloseReason),
-    /// A listener out of descriptors: leave it out of the wait until then
-    /// (a loop-clock nanosecond, `timer::now_ns`).
-    Paused(u64),
-    /// Wait for it as usual, and wake by this deadline (its next timeout,
-    /// in loop-clock nanoseconds; `None`: it has none).
-    Wake(Option<u64>),
+    /// A listener out of descriptors: leave it out of the wait until then.
+    Paused(Nanos),
+    /// Wait for it as usual, and wake by this deadline (its next timeout;
+    /// `None`: it has none, or its alarm already rings in time).
+    Wake(Option<Nanos>),
 }
 
 /// asyncore's `dispatcher` methods, on every layer.

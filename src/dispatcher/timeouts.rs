@@ -5,15 +5,15 @@
 //! They live out of line, in a [`Timing`] that only channels with a
 //! timeout (or a listener in its accept back-off, whose end is kept in
 //! `Extra`) have, with the alarm that wakes the loop for them. Its
-//! timestamps are nanoseconds of the loop clock (`timer::now_ns`), 8 bytes
+//! timestamps are readings of the loop clock (`timer::Nanos`), 8 bytes
 //! each instead of an `Instant`'s 16: a server holding 10,000 connections
 //! with timeouts holds 10,000 of these.
 
 use std::num::NonZeroU64;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{Clock, CloseReason, Dispatcher};
-use crate::timer;
+use crate::timer::{self, Nanos};
 
 /// One timeout: how long (`u64::MAX`: off, or too long for the clock to
 /// reach, which is the same), and when its clock last restarted.
@@ -28,9 +28,7 @@ impl Watch {
 
     fn new(timeout: Option<Duration>) -> Watch {
         match timeout {
-            Some(t) => {
-                Watch { timeout: u64::try_from(t.as_nanos()).unwrap_or(u64::MAX), since: timer::now_ns() }
-            }
+            Some(t) => Watch { timeout: timer::nanos(t), since: timer::now() },
             None => Watch::OFF,
         }
     }
@@ -55,7 +53,7 @@ pub(crate) struct Timing {
     /// Output was queued and no byte of it went out.
     send: Watch,
     /// When the alarm that wakes the reactor for the next deadline rings
-    /// (a loop-clock nanosecond, as the alarm heap's entry for it); `None`
+    /// (a loop-clock reading, as the alarm heap's entry for it); `None`
     /// once it rang, or before the deadlines were first looked at.
     pub(crate) alarm: Option<NonZeroU64>,
 }
@@ -122,7 +120,7 @@ impl<L> Dispatcher<L> {
     /// A listener's accept back-off: when it ends, if it has not (kept
     /// with the rarer state in `Extra`: listeners are few).
     #[inline(always)]
-    fn paused_until(&mut self) -> Option<Instant> {
+    fn paused_until(&mut self) -> Option<Nanos> {
         let extra = self.extra.as_mut()?;
         match extra.paused_until {
             Some(until) if until > timer::now() => Some(until),
@@ -138,7 +136,7 @@ impl<L> Dispatcher<L> {
     #[inline]
     pub(crate) fn note_input(&mut self) {
         if let Some(t) = &mut self.timing {
-            let now = timer::now_ns();
+            let now = timer::now();
             t.idle.since = now;
             t.input.since = now;
         }
@@ -149,7 +147,7 @@ impl<L> Dispatcher<L> {
     #[inline]
     pub(crate) fn note_output(&mut self) {
         if let Some(t) = &mut self.timing {
-            let now = timer::now_ns();
+            let now = timer::now();
             t.idle.since = now;
             t.send.since = now;
         }
@@ -170,7 +168,7 @@ impl<L> Dispatcher<L> {
     #[inline(always)]
     pub(crate) fn clock(&mut self) -> Clock {
         if let Some(until) = self.paused_until() {
-            return Clock::Paused(timer::nanos_of(until));
+            return Clock::Paused(until);
         }
         let Some(t) = &self.timing else { return Clock::Wake(None) };
         let sending = !self.out.is_empty();
@@ -190,7 +188,7 @@ impl<L> Dispatcher<L> {
         let Some(next) = watches.iter().filter_map(|&(due, _)| due).min() else {
             return Clock::Wake(None);
         };
-        let now = timer::now_ns();
+        let now = timer::now();
         for (due, reason) in watches {
             if due.is_some_and(|due| due <= now) {
                 return Clock::Expired(reason);

@@ -17,6 +17,7 @@
 //! | `socket.rs` | socket, socketpair, bind, listen, accept(4), connect, send, recv, sendto, recvfrom, get/setsockopt, shutdown, getpeername, getsockname |
 //! | `fd.rs` | fcntl (O_NONBLOCK, FD_CLOEXEC), fd validity, dup, read, write, rlimits |
 //! | `addr.rs` | `Address` <-> `sockaddr_storage` |
+//! | `clock.rs` | clock_gettime(CLOCK_MONOTONIC), in nanoseconds |
 //! | `alloc.rs` | (tests only) the system allocator, counting |
 //! | `poll.rs` | poll(2) |
 //! | `epoll.rs` | epoll_create1, epoll_ctl, epoll_wait (Linux) |
@@ -35,6 +36,7 @@
 pub(crate) mod addr;
 #[cfg(test)]
 pub(crate) mod alloc;
+pub(crate) mod clock;
 #[cfg(pollreactor_epoll)]
 pub(crate) mod epoll;
 #[cfg(feature = "fault-injection")]
