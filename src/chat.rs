@@ -12,7 +12,7 @@ use std::mem;
 use std::sync::Arc;
 
 use crate::context::Channel;
-use crate::dispatcher::{Dispatcher, Plain};
+use crate::dispatcher::{Dispatcher, Flags, Plain};
 use crate::handler::{sealed, Handler, Layer};
 use crate::output::queue::{empty_buffer, KEEP_CAPACITY};
 use crate::output::{buffered_close, buffered_readable, buffered_writable, Buffered, Producer};
@@ -160,7 +160,7 @@ impl Dispatcher<Chat> {
             self.note_output();
         }
         self.out.push_producer(Box::new(producer));
-        self.fresh_output = true;
+        self.flags.set(Flags::FRESH_OUTPUT, true);
         Ok(())
     }
 

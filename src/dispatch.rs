@@ -14,7 +14,7 @@ use std::panic::{self, AssertUnwindSafe};
 
 use crate::backend::Ready;
 use crate::context::{AnyChannel, Asked, Channel, Context, Entry, Slot, Wants};
-use crate::dispatcher::{Clock, CloseReason, Dispatcher};
+use crate::dispatcher::{Clock, CloseReason, Dispatcher, Flags};
 use crate::errors::{is_disconnect, is_would_block};
 use crate::handler::{Handler, Layer};
 use crate::map::Token;
@@ -35,12 +35,12 @@ impl Context {
         }
         let (connect_done, fd) = (disp.pending.connect, disp.fileno());
         let mut disp = disp;
-        disp.in_reactor = true;
-        disp.dirty = true;
+        disp.flags.set(Flags::IN_REACTOR, true);
+        disp.flags.set(Flags::DIRTY, true);
         // Nothing is registered for it here yet, nor is its alarm in this
         // reactor's heap (it may come from another reactor's `remove`,
         // with that reactor's answers and alarm).
-        disp.wants = (false, false);
+        disp.set_wants((false, false));
         if let Some(timing) = &mut disp.timing {
             timing.alarm = None;
         }
@@ -72,7 +72,7 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
 
     fn ask(&mut self) -> Option<Asked> {
         let fd = self.disp.fileno()?;
-        self.disp.dirty = false;
+        self.disp.flags.set(Flags::DIRTY, false);
         let paced = self.disp.paced_by().is_some();
         // A channel past a timeout is still waited for, in a wait that
         // does not sleep: input that came in time is read before its close.
@@ -80,8 +80,8 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
             Clock::Expired(_) => (None, true),
             // A listener out of descriptors: nothing until the back-off ends.
             Clock::Paused(until) => {
-                self.disp.wants = (false, false);
-                self.disp.reading = false;
+                self.disp.set_wants((false, false));
+                self.disp.flags.set(Flags::READING, false);
                 let change = Some(Wants { read: false, write: false, paced });
                 return Some(Asked { fd, wake: Some(until), flipped: false, expired: false, change });
             }
@@ -95,21 +95,21 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
         let throttled = self.disp.update_throttle();
         let flipped = throttled != was_throttled;
         let throttled = throttled && !paced;
-        let read = !self.disp.eof && !throttled && self.handler.readable(&self.disp);
+        let read = !self.disp.flags.has(Flags::EOF) && !throttled && self.handler.readable(&self.disp);
         let write = !self.disp.accepting() && self.handler.writable(&self.disp);
         // The same answer needs nothing of the backend (the common case: a
         // channel asked again after its callbacks); a paced one is always
         // looked at again, its pacer's queue may have moved.
-        let change = ((read, write) != self.disp.wants || paced).then(|| {
-            self.disp.wants = (read, write);
-            self.disp.reading = read;
+        let change = ((read, write) != self.disp.wants() || paced).then(|| {
+            self.disp.set_wants((read, write));
+            self.disp.flags.set(Flags::READING, read);
             Wants { read, write, paced }
         });
         Some(Asked { fd, wake, flipped, expired, change })
     }
 
     fn wants(&self) -> (bool, bool) {
-        self.disp.wants
+        self.disp.wants()
     }
 
     fn throttled(&self) -> bool {
@@ -121,11 +121,11 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
     }
 
     fn set_reading(&mut self, reading: bool) {
-        self.disp.reading = reading;
+        self.disp.flags.set(Flags::READING, reading);
     }
 
     fn mark_dirty(&mut self) -> bool {
-        !std::mem::replace(&mut self.disp.dirty, true)
+        !self.disp.flags.replace(Flags::DIRTY, true)
     }
 
     fn put_back(&mut self, close: bool) -> Option<bool> {
@@ -150,8 +150,8 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
     fn fail(&mut self, ctx: &mut Context, token: Token, err: io::Error) {
         // Not registered: if the handler keeps the channel, the next ask
         // must try again rather than find the "same" answer.
-        self.disp.wants = (false, false);
-        self.disp.reading = false;
+        self.disp.set_wants((false, false));
+        self.disp.flags.set(Flags::READING, false);
         let mut ch = Channel::new(token, &mut self.disp, ctx);
         route_error(&mut self.handler, &mut ch, err);
         settle(&mut self.handler, &mut ch);
@@ -218,11 +218,13 @@ fn dispatch<L: Layer, H: Handler<L>>(h: &mut H, ch: &mut Channel<'_, L>, ready: 
     // A hang-up with nothing flagged to read, on a channel that reads (a
     // pipe whose writer closed): read it, so that `recv` returns 0 as it
     // does with select, which has no hang-up bit.
-    let ready = if ready.any(Ready::HUP) && !ready.any(Ready::ERR) && ch.reading && !ch.accepting() {
-        ready.or(Ready::READ)
-    } else {
-        ready
-    };
+    let ready =
+        if ready.any(Ready::HUP) && !ready.any(Ready::ERR) && ch.flags.has(Flags::READING) && !ch.accepting()
+        {
+            ready.or(Ready::READ)
+        } else {
+            ready
+        };
     // The first event of a connecting channel says how the connect ended.
     if ch.connecting() && ready.any(ANY_IO) && !step(h, ch, "connect", handle_connect_event) {
         return;
@@ -382,7 +384,7 @@ fn settle<L: Layer, H: Handler<L>>(h: &mut H, ch: &mut Channel<'_, L>) {
         });
     }
     // Output queued by the callbacks goes out now, in one send.
-    if live(ch) && ch.connected() && ch.fresh_output {
+    if live(ch) && ch.connected() && ch.flags.has(Flags::FRESH_OUTPUT) {
         if let Err(err) = ch.send_queued() {
             route_error(h, ch, err);
         }

@@ -14,7 +14,7 @@ use std::any::Any;
 use std::fmt;
 use std::os::fd::RawFd;
 
-use crate::dispatcher::Dispatcher;
+use crate::dispatcher::{Dispatcher, Flags};
 use crate::map::{Slab, Token};
 use crate::socket::Socket;
 use crate::timer::{Alarms, TimerId, Timers};
@@ -214,8 +214,8 @@ impl Context {
         let any: Box<dyn Any> = boxed;
         let mut entry = any.downcast::<Entry<L, H>>().ok()?;
         // The program's again: a close closes at once.
-        entry.disp.in_reactor = false;
-        entry.disp.dirty = false;
+        entry.disp.flags.set(Flags::IN_REACTOR, false);
+        entry.disp.flags.set(Flags::DIRTY, false);
         Some((entry.disp, entry.handler))
     }
 

@@ -7,7 +7,7 @@ use std::io;
 use std::net::Shutdown;
 use std::os::fd::AsFd;
 
-use super::{CloseReason, Dispatcher, ACCEPT_BACKOFF};
+use super::{CloseReason, Dispatcher, Flags, ACCEPT_BACKOFF};
 use crate::address::Address;
 use crate::errors::{is_disconnect, is_would_block};
 use crate::socket::Socket;
@@ -32,7 +32,7 @@ impl<L> Dispatcher<L> {
     /// Listens; from now on the channel is `accepting`, its read events
     /// become `handle_accept`, and it is never polled for write.
     pub fn listen(&mut self, backlog: i32) -> io::Result<()> {
-        self.accepting = true;
+        self.flags.set(Flags::ACCEPTING, true);
         self.sock()?.listen(backlog)
     }
 
@@ -89,14 +89,14 @@ impl<L> Dispatcher<L> {
     /// ```
     pub fn connect(&mut self, addr: impl Into<Address>) -> io::Result<()> {
         let addr = addr.into();
-        self.connected = false;
-        self.connecting = true;
+        self.flags.set(Flags::CONNECTED, false);
+        self.flags.set(Flags::CONNECTING, true);
         match self.sock()?.connect(&addr) {
             Err(e) if matches!(e.raw_os_error(), Some(libc::EINPROGRESS | libc::EALREADY | libc::EINTR)) => {}
             Ok(()) => self.pending.connect = true,
             Err(e) if e.raw_os_error() == Some(libc::EISCONN) => self.pending.connect = true,
             Err(e) => {
-                self.connecting = false;
+                self.flags.set(Flags::CONNECTING, false);
                 return Err(e);
             }
         }
@@ -107,7 +107,7 @@ impl<L> Dispatcher<L> {
     /// Reads and clears the socket's pending error (`SO_ERROR`); a pipe or
     /// file has none (asyncore's `file_wrapper` answered 0 too).
     pub(crate) fn take_socket_error(&self) -> io::Result<Option<io::Error>> {
-        if self.file {
+        if self.flags.has(Flags::FILE) {
             return self.sock().map(|_| None);
         }
         self.sock()?.take_error()
@@ -116,17 +116,17 @@ impl<L> Dispatcher<L> {
     /// A connect failed: no longer connecting, nothing to send, nothing
     /// more to read.
     pub(crate) fn connect_failed(&mut self) {
-        self.connecting = false;
-        self.connected = false;
-        self.eof = true;
+        self.flags.set(Flags::CONNECTING, false);
+        self.flags.set(Flags::CONNECTED, false);
+        self.flags.set(Flags::EOF, true);
         self.out.clear();
     }
 
     /// Marks a finished connect: called by the reactor just before
     /// `handle_connect`, after `SO_ERROR` said the connect succeeded.
     pub(crate) fn set_connected(&mut self) {
-        self.connecting = false;
-        self.connected = true;
+        self.flags.set(Flags::CONNECTING, false);
+        self.flags.set(Flags::CONNECTED, true);
     }
 
     /// Accepts a connection: `Ok(None)` when there is none after all
@@ -210,7 +210,7 @@ impl<L> Dispatcher<L> {
     /// ```
     #[inline]
     pub fn send(&mut self, data: &[u8]) -> io::Result<usize> {
-        let result = write_to(self.sock()?, self.file, data);
+        let result = write_to(self.sock()?, self.flags.has(Flags::FILE), data);
         self.sent(result)
     }
 
@@ -239,10 +239,10 @@ impl<L> Dispatcher<L> {
     /// output queue (the buffered layers' `initiate_send`).
     #[inline]
     pub(crate) fn send_from_queue(&mut self) -> io::Result<()> {
-        self.fresh_output = false;
+        self.flags.set(Flags::FRESH_OUTPUT, false);
         let sock = self.socket.as_ref().ok_or_else(closed)?;
         if let Some(chunk) = self.out.front(self.send_chunk as usize) {
-            let result = write_to(sock, self.file, chunk);
+            let result = write_to(sock, self.flags.has(Flags::FILE), chunk);
             let sent = self.sent(result)?;
             self.out.consume(sent);
         }
@@ -254,13 +254,13 @@ impl<L> Dispatcher<L> {
     #[inline]
     pub(crate) fn send_queued(&mut self) -> io::Result<()> {
         self.send_from_queue()?;
-        if self.shutting && self.out.is_empty() {
-            self.shutting = false;
+        if self.flags.has(Flags::SHUTTING) && self.out.is_empty() {
+            self.flags.set(Flags::SHUTTING, false);
             self.sock()?.shutdown(Shutdown::Write)?;
         }
         // Drained, unless the queue is empty because the connection broke:
         // that close is announced as what it is.
-        if self.closing && self.out.is_empty() && !self.pending.close {
+        if self.flags.has(Flags::CLOSING) && self.out.is_empty() && !self.pending.close {
             self.drained();
         }
         Ok(())
@@ -270,7 +270,7 @@ impl<L> Dispatcher<L> {
     /// [`CloseReason::Drained`], unless it already ran (it called
     /// `close_when_done` itself): then the channel closes now.
     pub(crate) fn drained(&mut self) {
-        if self.announced {
+        if self.flags.has(Flags::ANNOUNCED) {
             self.close();
         } else {
             self.close_due(CloseReason::Drained);
@@ -282,7 +282,7 @@ impl<L> Dispatcher<L> {
     /// delivered; nothing more is read.
     fn disconnected(&mut self, err: &io::Error) {
         self.close_due(CloseReason::of(err));
-        self.eof = true;
+        self.flags.set(Flags::EOF, true);
         self.out.clear();
     }
 
@@ -310,7 +310,7 @@ impl<L> Dispatcher<L> {
     /// [50,000 bytes](crate::guide#a-peer-that-sends-50000-bytes-and-closes)).
     #[inline]
     pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let result = read_from(self.sock()?, self.file, buf);
+        let result = read_from(self.sock()?, self.flags.has(Flags::FILE), buf);
         self.received(result, buf.is_empty())
     }
 
@@ -330,7 +330,7 @@ impl<L> Dispatcher<L> {
     /// ```
     #[inline]
     pub fn recv_into(&mut self, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
-        let result = sys::spare::read_append(self.sock()?.as_fd(), buf, max, self.file);
+        let result = sys::spare::read_append(self.sock()?.as_fd(), buf, max, self.flags.has(Flags::FILE));
         self.received(result, max == 0)
     }
 
@@ -340,7 +340,7 @@ impl<L> Dispatcher<L> {
     fn received(&mut self, result: io::Result<usize>, empty_buffer: bool) -> io::Result<usize> {
         match result {
             Ok(0) if !empty_buffer => {
-                self.eof = true;
+                self.flags.set(Flags::EOF, true);
                 self.close_due(CloseReason::EndOfFile);
                 Ok(0)
             }

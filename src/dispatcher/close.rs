@@ -3,7 +3,7 @@
 
 use std::io;
 
-use super::Dispatcher;
+use super::{Dispatcher, Flags};
 
 /// Why the library is closing a channel: what
 /// [`Dispatcher::close_reason`] tells `handle_close`.
@@ -96,7 +96,7 @@ impl<L> Dispatcher<L> {
     /// on, and the bytes it still had queued are lost.
     pub(crate) fn announce(&mut self, reason: CloseReason) -> bool {
         self.pending.close = false;
-        if !std::mem::replace(&mut self.announced, true) {
+        if !self.flags.replace(Flags::ANNOUNCED, true) {
             self.close_reason.get_or_insert(reason);
             return true;
         }

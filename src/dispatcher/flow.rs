@@ -4,7 +4,7 @@
 //! transports do the same; asyncore never did). A channel can also pace
 //! its reading by another channel's queue, as a forwarder must.
 
-use super::Dispatcher;
+use super::{Dispatcher, Flags};
 use crate::map::Token;
 
 /// The default high-water mark of an output queue: 64 KiB, as asyncio.
@@ -48,7 +48,7 @@ impl<L> Dispatcher<L> {
     /// drained to its low-water mark since): updated once per iteration.
     #[inline]
     pub fn throttled(&self) -> bool {
-        self.throttled
+        self.flags.has(Flags::THROTTLED)
     }
 
     /// Moves the throttle with the queue: on above the high mark, off at or
@@ -58,10 +58,10 @@ impl<L> Dispatcher<L> {
         let (high, low) = self.water_marks();
         let queued = self.out.byte_len();
         if queued > high {
-            self.throttled = true;
+            self.flags.set(Flags::THROTTLED, true);
         } else if queued <= low {
-            self.throttled = false;
+            self.flags.set(Flags::THROTTLED, false);
         }
-        self.throttled
+        self.flags.has(Flags::THROTTLED)
     }
 }

@@ -60,50 +60,20 @@ pub struct Plain;
 /// as the running callback returns.
 pub struct Dispatcher<L = Plain> {
     socket: Option<Socket>,
-    connected: bool,
-    accepting: bool,
-    connecting: bool,
-    /// `close_when_done`: stop reading, flush the output, then close.
-    pub(crate) closing: bool,
-    /// `shutdown_when_done`: flush the output, then shut down the write side.
-    pub(crate) shutting: bool,
+    /// Its yes-or-no state (connected, at end of file, ...), one bit each.
+    pub(crate) flags: Flags,
     addr: Option<Address>,
     /// Queued output (empty and unused on a plain dispatcher).
     pub(crate) out: OutQueue,
     /// The most one send(2) is given (asynchat's `ac_out_buffer_size`).
     pub(crate) send_chunk: u32,
-    /// A pipe or file (asyncore's `file_dispatcher`): read(2) and write(2).
-    file: bool,
     /// Events a method noticed that the reactor turns into callbacks once
     /// the running callback returns.
     pub(crate) pending: Pending,
     /// Why the library is closing the channel, once it is.
     pub(crate) close_reason: Option<CloseReason>,
-    /// `handle_close` has run for a close the library made: it is not run
-    /// again (a handler that keeps the channel open is not called forever).
-    pub(crate) announced: bool,
-    /// `recv` saw the end of the input: the channel is not read again.
-    pub(crate) eof: bool,
-    /// The reactor asked the backend to read this channel, this iteration.
-    pub(crate) reading: bool,
-    /// What the channel last answered, before pacing: read, write.
-    pub(crate) wants: (bool, bool),
-    /// Queued for its interest to be asked again (see `interest.rs`).
-    pub(crate) dirty: bool,
-    /// Held by a reactor: `close` keeps the descriptor open (retired) until
-    /// the reactor has removed its registration, then it closes.
-    pub(crate) in_reactor: bool,
     /// The socket `close` took away, while the reactor still has it registered.
     pub(crate) retired: Option<Socket>,
-    /// The output queue went over its high-water mark and has not yet
-    /// drained to its low-water mark: the channel is not read meanwhile.
-    pub(crate) throttled: bool,
-    /// Output was queued since the last send: the send that ends the
-    /// running callback is due.
-    pub(crate) fresh_output: bool,
-    /// Whether output was queued when the timeouts' alarm was set (the
-    /// send timeout counted then); see `Dispatcher::clock`.
-    pub(crate) alarm_sending: bool,
     /// How many send(2)/write(2) calls the channel made.
     sends: u32,
     /// What few channels set: water marks, pacing, channel timers.
@@ -113,6 +83,81 @@ pub struct Dispatcher<L = Plain> {
     pub(crate) timing: Option<Box<Timing>>,
     /// The layer's own state.
     pub(crate) layer: L,
+}
+
+// A dispatcher and a handler of one pointer (a counter, an `Rc`) fit the
+// 128-byte malloc block, which holds 120: one field more would make every
+// connection's block 144 bytes.
+const _: () = assert!(std::mem::size_of::<Dispatcher>() <= 112);
+
+/// A channel's yes-or-no state, one bit each. (As sixteen `bool`s it took
+/// sixteen bytes, which made every connection's block one malloc size
+/// class larger: 144 bytes instead of 128.)
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Flags(u32);
+
+impl Flags {
+    /// A connection exists (asyncore's `connected`).
+    pub(crate) const CONNECTED: Flags = Flags(1);
+    /// `listen` was called (asyncore's `accepting`).
+    pub(crate) const ACCEPTING: Flags = Flags(1 << 1);
+    /// A connect is in progress (asyncore's `connecting`).
+    pub(crate) const CONNECTING: Flags = Flags(1 << 2);
+    /// `close_when_done`: stop reading, flush the output, then close.
+    pub(crate) const CLOSING: Flags = Flags(1 << 3);
+    /// `shutdown_when_done`: flush the output, then shut down the write side.
+    pub(crate) const SHUTTING: Flags = Flags(1 << 4);
+    /// A pipe or file (asyncore's `file_dispatcher`): read(2) and write(2).
+    pub(crate) const FILE: Flags = Flags(1 << 5);
+    /// `handle_close` has run for a close the library made: it is not run
+    /// again (a handler that keeps the channel open is not called forever).
+    pub(crate) const ANNOUNCED: Flags = Flags(1 << 6);
+    /// `recv` saw the end of the input: the channel is not read again.
+    pub(crate) const EOF: Flags = Flags(1 << 7);
+    /// The reactor asked the backend to read this channel, this iteration.
+    pub(crate) const READING: Flags = Flags(1 << 8);
+    /// What the channel last answered `readable()` and `writable()`,
+    /// before pacing.
+    pub(crate) const WANTS_READ: Flags = Flags(1 << 9);
+    pub(crate) const WANTS_WRITE: Flags = Flags(1 << 10);
+    /// Queued for its interest to be asked again (see `interest.rs`).
+    pub(crate) const DIRTY: Flags = Flags(1 << 11);
+    /// Held by a reactor: `close` keeps the descriptor open (retired) until
+    /// the reactor has removed its registration, then it closes.
+    pub(crate) const IN_REACTOR: Flags = Flags(1 << 12);
+    /// The output queue went over its high-water mark and has not yet
+    /// drained to its low-water mark: the channel is not read meanwhile.
+    pub(crate) const THROTTLED: Flags = Flags(1 << 13);
+    /// Output was queued since the last send: the send that ends the
+    /// running callback is due.
+    pub(crate) const FRESH_OUTPUT: Flags = Flags(1 << 14);
+    /// Output was queued when the timeouts' alarm was set (the send
+    /// timeout counted then); see `Dispatcher::clock`.
+    pub(crate) const ALARM_SENDING: Flags = Flags(1 << 15);
+
+    /// Whether `flag` is set.
+    #[inline]
+    pub(crate) fn has(self, flag: Flags) -> bool {
+        self.0 & flag.0 != 0
+    }
+
+    /// Sets `flag` or clears it.
+    #[inline]
+    pub(crate) fn set(&mut self, flag: Flags, on: bool) {
+        if on {
+            self.0 |= flag.0;
+        } else {
+            self.0 &= !flag.0;
+        }
+    }
+
+    /// Sets `flag` or clears it; returns whether it was set.
+    #[inline]
+    pub(crate) fn replace(&mut self, flag: Flags, on: bool) -> bool {
+        let was = self.has(flag);
+        self.set(flag, on);
+        was
+    }
 }
 
 /// A channel's rarely set state, kept out of line so that a plain
@@ -171,27 +216,13 @@ impl<L> Dispatcher<L> {
     pub(crate) fn with_layer<M>(self, layer: M) -> Dispatcher<M> {
         Dispatcher {
             socket: self.socket,
-            connected: self.connected,
-            accepting: self.accepting,
-            connecting: self.connecting,
-            closing: self.closing,
-            shutting: self.shutting,
+            flags: self.flags,
             addr: self.addr,
             out: self.out,
             send_chunk: self.send_chunk,
-            file: self.file,
             pending: self.pending,
             close_reason: self.close_reason,
-            announced: self.announced,
-            eof: self.eof,
-            reading: self.reading,
-            wants: self.wants,
-            dirty: self.dirty,
-            in_reactor: self.in_reactor,
             retired: self.retired,
-            throttled: self.throttled,
-            fresh_output: self.fresh_output,
-            alarm_sending: self.alarm_sending,
             sends: self.sends,
             extra: self.extra,
             timing: self.timing,
@@ -203,6 +234,19 @@ impl<L> Dispatcher<L> {
     #[inline]
     pub(crate) fn sock(&self) -> io::Result<&Socket> {
         self.socket.as_ref().ok_or_else(closed)
+    }
+
+    /// What the channel last answered `readable()` and `writable()`.
+    #[inline]
+    pub(crate) fn wants(&self) -> (bool, bool) {
+        (self.flags.has(Flags::WANTS_READ), self.flags.has(Flags::WANTS_WRITE))
+    }
+
+    /// Notes what the channel answered `readable()` and `writable()`.
+    #[inline]
+    pub(crate) fn set_wants(&mut self, (read, write): (bool, bool)) {
+        self.flags.set(Flags::WANTS_READ, read);
+        self.flags.set(Flags::WANTS_WRITE, write);
     }
 
     /// The out-of-line state, made on first use.
@@ -225,12 +269,12 @@ impl<L> Dispatcher<L> {
     /// running callback returns, and calls none of its callbacks after this.
     /// Calling it again does nothing.
     pub fn close(&mut self) {
-        self.connected = false;
-        self.accepting = false;
-        self.connecting = false;
-        self.closing = false;
+        self.flags.set(Flags::CONNECTED, false);
+        self.flags.set(Flags::ACCEPTING, false);
+        self.flags.set(Flags::CONNECTING, false);
+        self.flags.set(Flags::CLOSING, false);
         let socket = self.socket.take();
-        if self.in_reactor {
+        if self.flags.has(Flags::IN_REACTOR) {
             // Closed when the reactor has removed its registration, so the
             // number cannot be reused before (epoll keeps registrations by
             // open file, and a duplicate elsewhere would keep it firing).
@@ -241,22 +285,22 @@ impl<L> Dispatcher<L> {
     /// Whether this dispatcher reads and writes a pipe or file rather than
     /// a socket ([`from_file`](Self::from_file)).
     pub fn is_file(&self) -> bool {
-        self.file
+        self.flags.has(Flags::FILE)
     }
 
     /// A connection exists.
     pub fn connected(&self) -> bool {
-        self.connected
+        self.flags.has(Flags::CONNECTED)
     }
 
     /// The channel listens for connections.
     pub fn accepting(&self) -> bool {
-        self.accepting
+        self.flags.has(Flags::ACCEPTING)
     }
 
     /// A connect is in progress.
     pub fn connecting(&self) -> bool {
-        self.connecting
+        self.flags.has(Flags::CONNECTING)
     }
 
     /// The socket is still open.
@@ -293,11 +337,11 @@ impl<L> fmt::Debug for Dispatcher<L> {
     /// Like asyncore's repr: `<Dispatcher listening 127.0.0.1:8080 fd=3>`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("<Dispatcher")?;
-        if self.accepting {
+        if self.flags.has(Flags::ACCEPTING) {
             f.write_str(" listening")?;
-        } else if self.connected {
+        } else if self.flags.has(Flags::CONNECTED) {
             f.write_str(" connected")?;
-        } else if self.connecting {
+        } else if self.flags.has(Flags::CONNECTING) {
             f.write_str(" connecting")?;
         }
         if let Some(addr) = &self.addr {

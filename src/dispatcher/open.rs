@@ -6,7 +6,7 @@ use std::net::ToSocketAddrs;
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use super::{Dispatcher, Pending, Plain, SEND_CHUNK};
+use super::{Dispatcher, Flags, Pending, Plain, SEND_CHUNK};
 use crate::address::{Address, Family, SockType};
 use crate::output::queue::OutQueue;
 use crate::socket::Socket;
@@ -40,13 +40,13 @@ impl Dispatcher {
         let mut d = Dispatcher::bare(sock);
         let sock = d.socket.as_ref().expect("just set");
         if sock.is_listening()? {
-            d.accepting = true;
+            d.flags.set(Flags::ACCEPTING, true);
             d.addr = Some(sock.local_addr()?);
             return Ok(d);
         }
         match sock.peer_addr() {
             Ok(peer) => {
-                d.connected = true;
+                d.flags.set(Flags::CONNECTED, true);
                 d.addr = Some(peer);
             }
             // Not connected (or, on macOS, reset before we looked).
@@ -65,7 +65,7 @@ impl Dispatcher {
     /// [`Socket::accept`] only.
     pub fn accepted(sock: Socket, peer: Address) -> Dispatcher {
         let mut d = Dispatcher::bare(sock);
-        d.connected = true;
+        d.flags.set(Flags::CONNECTED, true);
         d.addr = Some(peer);
         d
     }
@@ -94,8 +94,8 @@ impl Dispatcher {
         let dup = sys::fd::dup_at_least(fd.as_fd(), 0)?;
         sys::fd::set_nonblocking(dup.as_fd(), true)?;
         let mut d = Dispatcher::bare(Socket::from(dup));
-        d.connected = true;
-        d.file = true;
+        d.flags.set(Flags::CONNECTED, true);
+        d.flags.set(Flags::FILE, true);
         Ok(d)
     }
 
@@ -152,27 +152,13 @@ impl Dispatcher {
         Dispatcher {
             layer: Plain,
             socket: Some(sock),
-            connected: false,
-            accepting: false,
-            connecting: false,
-            closing: false,
-            shutting: false,
+            flags: Flags::default(),
             addr: None,
             out: OutQueue::default(),
             send_chunk: SEND_CHUNK as u32,
-            file: false,
             pending: Pending::default(),
             close_reason: None,
-            announced: false,
-            eof: false,
-            reading: false,
-            wants: (false, false),
-            dirty: false,
-            in_reactor: false,
             retired: None,
-            throttled: false,
-            fresh_output: false,
-            alarm_sending: false,
             sends: 0,
             extra: None,
             timing: None,

@@ -12,7 +12,7 @@
 use std::num::NonZeroU64;
 use std::time::Duration;
 
-use super::{Clock, CloseReason, Dispatcher};
+use super::{Clock, CloseReason, Dispatcher, Flags};
 use crate::timer::{self, Nanos};
 
 /// One timeout: how long (`u64::MAX`: off, or too long for the clock to
@@ -176,10 +176,10 @@ impl<L> Dispatcher<L> {
         // still rings in time (it is cleared when it rings, and when a
         // timeout is set), unless output has queued since, which makes the
         // send timeout count. Most asks end here, without the clock.
-        if t.alarm.is_some() && self.alarm_sending == sending {
+        if t.alarm.is_some() && self.flags.has(Flags::ALARM_SENDING) == sending {
             return Clock::Wake(None);
         }
-        self.alarm_sending = sending;
+        self.flags.set(Flags::ALARM_SENDING, sending);
         let watches = [
             (t.idle.deadline(), CloseReason::IdleTimeout),
             (t.input.deadline(), CloseReason::InputTimeout),

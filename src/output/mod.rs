@@ -5,7 +5,7 @@
 use std::io;
 
 use crate::context::Channel;
-use crate::dispatcher::{Dispatcher, Plain};
+use crate::dispatcher::{Dispatcher, Flags, Plain};
 use crate::handler::{sealed, Handler, Layer, LogKind};
 
 pub(crate) mod queue;
@@ -55,7 +55,7 @@ impl<L: Buffered> Dispatcher<L> {
             self.note_output();
         }
         self.out.push(data);
-        self.fresh_output = true;
+        self.flags.set(Flags::FRESH_OUTPUT, true);
         self.send_if_full()
     }
 
@@ -94,7 +94,7 @@ impl<L: Buffered> Dispatcher<L> {
     /// [`CloseReason::Drained`](crate::CloseReason::Drained), unless it is
     /// what called this.
     pub fn close_when_done(&mut self) {
-        self.closing = true;
+        self.flags.set(Flags::CLOSING, true);
         if self.out.is_empty() {
             self.drained();
         }
@@ -105,7 +105,7 @@ impl<L: Buffered> Dispatcher<L> {
     /// asyncio's `write_eof`. A forwarder passes a peer's end of file on
     /// this way.
     pub fn shutdown_when_done(&mut self) -> io::Result<()> {
-        self.shutting = true;
+        self.flags.set(Flags::SHUTTING, true);
         if self.out.is_empty() && self.connected() {
             self.send_queued()?;
         }
@@ -115,13 +115,13 @@ impl<L: Buffered> Dispatcher<L> {
     /// [`close_when_done`](Self::close_when_done) was called: the channel
     /// reads no more and closes once its output is sent.
     pub fn closing(&self) -> bool {
-        self.closing
+        self.flags.has(Flags::CLOSING)
     }
 }
 
 /// `readable()` of the buffered layers: not while `close_when_done` flushes.
 pub(crate) fn buffered_readable<L>(d: &Dispatcher<L>) -> bool {
-    !d.closing
+    !d.flags.has(Flags::CLOSING)
 }
 
 /// `writable()` of the buffered layers: while connecting or holding output.
