@@ -211,6 +211,13 @@ impl Poller {
         if self.active == Some(backend) {
             return Ok(());
         }
+        self.activate(backend)
+    }
+
+    /// [`prepare`](Self::prepare) for a backend that is not the active one
+    /// (out of line: every iteration calls `prepare`, nearly none gets here).
+    #[cold]
+    fn activate(&mut self, backend: Backend) -> io::Result<()> {
         match backend {
             Backend::Poll | Backend::Select => {}
             #[cfg(pollreactor_epoll)]

@@ -120,7 +120,8 @@ impl<'a, L> Channel<'a, L> {
     /// callback runs: it then gets no further callback, as after `close()`.
     #[inline]
     pub(crate) fn close_requested(&self) -> bool {
-        matches!(self.ctx.channels.get(self.token), Some(Slot::Busy { close: true }))
+        self.ctx.busy_closes > 0
+            && matches!(self.ctx.channels.get(self.token), Some(Slot::Busy { close: true }))
     }
 
     /// Receives up to `max` bytes into the reactor's shared read buffer

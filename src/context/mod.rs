@@ -66,6 +66,10 @@ pub struct Context {
     /// How many iterations the loop has begun (a listener tells a burst
     /// of connections from a quiet trickle by it).
     pub(crate) iteration: u64,
+    /// How many channels out running callbacks were asked to close
+    /// meanwhile: while none were (nearly always), a callback's "was I
+    /// closed?" needs no look at its slot.
+    pub(crate) busy_closes: usize,
 }
 
 impl Context {
@@ -187,7 +191,11 @@ impl Context {
     /// ```
     pub fn close(&mut self, t: Token) -> bool {
         match self.channels.get_mut(t) {
-            Some(Slot::Busy { close }) => *close = true,
+            Some(Slot::Busy { close }) => {
+                if !std::mem::replace(close, true) {
+                    self.busy_closes += 1;
+                }
+            }
             Some(Slot::Live(_)) => {
                 let Some(Slot::Live(mut boxed)) = self.channels.remove(t) else { unreachable!() };
                 let fd = boxed.fileno();
@@ -277,7 +285,8 @@ impl Context {
     #[inline]
     pub(crate) fn with_taken(&mut self, t: Token, f: impl FnOnce(&mut Box<dyn AnyChannel>, &mut Context)) {
         if let Some(mut boxed) = self.take(t) {
-            let fd = boxed.fileno();
+            // Its descriptor, should it close meanwhile: news for the trace only.
+            let fd = if self.trace.is_some() { boxed.fileno() } else { None };
             f(&mut boxed, self);
             self.restore(t, boxed, fd);
         }
@@ -289,6 +298,9 @@ impl Context {
     pub(crate) fn restore(&mut self, t: Token, mut boxed: Box<dyn AnyChannel>, fd: Option<RawFd>) {
         let slot = self.channels.get_mut(t);
         let close = matches!(slot, Some(Slot::Busy { close: true }));
+        if close {
+            self.busy_closes -= 1;
+        }
         match (boxed.put_back(close), slot) {
             (Some(newly_marked), Some(slot)) => {
                 *slot = Slot::Live(boxed);
