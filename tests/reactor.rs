@@ -520,6 +520,76 @@ fn select_refuses_high_fd() {
 
 // ----------------------------------------- 7. closing another channel
 
+/// Reads, and from its `handle_read` calls another channel, which closes
+/// it: that is its last callback.
+struct CalledBack {
+    log: Log,
+    other: Token,
+}
+
+/// Waits for nothing; only called by others.
+struct Bystander;
+
+impl Handler for Bystander {
+    fn readable(&mut self, _: &Dispatcher) -> bool {
+        false
+    }
+    fn writable(&mut self, _: &Dispatcher) -> bool {
+        false
+    }
+}
+
+impl Handler<WithSend> for CalledBack {
+    fn handle_read(&mut self, ch: &mut Channel<'_, WithSend>) -> io::Result<()> {
+        ch.recv(&mut [0u8; 64])?;
+        self.log.push("read");
+        let me = ch.token();
+        let closed = ch
+            .context()
+            .call(self.other, |_: &mut Bystander, other: &mut Channel<'_>| other.context().close(me));
+        assert_eq!(closed, Some(true), "the other channel could not close this one");
+        // Queued after the close: it must not go out.
+        ch.send_buffered(b"after the close")?;
+        self.log.push("read returns");
+        Ok(())
+    }
+    fn handle_write(&mut self, _: &mut Channel<'_, WithSend>) -> io::Result<()> {
+        self.log.push("write");
+        Ok(())
+    }
+    fn handle_close(&mut self, ch: &mut Channel<'_, WithSend>) -> io::Result<()> {
+        self.log.push("close");
+        ch.close();
+        Ok(())
+    }
+}
+
+/// A channel closed through the context by a channel it called, while its
+/// own `handle_read` runs, gets no callback after that one (not the
+/// `handle_write` its readiness also asked for), sends nothing more, and
+/// leaves when the callback returns.
+fn a_channel_closed_by_one_it_called_gets_no_more_callbacks(backend: Backend) {
+    let log = Log::default();
+    let mut reactor = Reactor::new();
+    let (idle, _idle_peer) = Socket::pair(Family::Unix, SockType::Stream).unwrap();
+    let other = reactor.add(Dispatcher::new(idle).unwrap(), Bystander).unwrap();
+    let (ours, theirs) = Socket::pair(Family::Unix, SockType::Stream).unwrap();
+    let t = reactor
+        .add(Dispatcher::new(ours).unwrap().with_send(), CalledBack { log: log.clone(), other })
+        .unwrap();
+    // Readable and writable both: the one event asks for read and write.
+    theirs.send(b"x").unwrap();
+    reactor.poll_once(Some(WAIT_LIMIT), backend).unwrap();
+    assert_eq!(log.events(), ["read", "read returns"], "{backend:?}");
+    assert!(!reactor.context().contains(t), "{backend:?}: the closed channel is still there");
+    assert!(reactor.context().contains(other), "{backend:?}");
+    let mut stream = UnixStream::from(std::os::fd::OwnedFd::from(theirs));
+    stream.set_read_timeout(Some(WAIT_LIMIT)).unwrap();
+    let mut heard = Vec::new();
+    stream.read_to_end(&mut heard).unwrap();
+    assert!(heard.is_empty(), "{backend:?}: sent {:?} after its close", String::from_utf8_lossy(&heard));
+}
+
 /// Reads, then closes every other channel named in `rivals`: whichever of
 /// two ready channels the reactor serves first closes the other.
 struct Closer {
@@ -1169,6 +1239,7 @@ on_every_backend!(
     hup_with_unread_data,
     hundred_clients_echo_one_mib,
     handler_closes_another_channel,
+    a_channel_closed_by_one_it_called_gets_no_more_callbacks,
     fd_reuse_in_one_iteration,
     handler_adds_channels_during_dispatch,
     loop_count_and_timeout,
