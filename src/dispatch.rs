@@ -77,7 +77,7 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
         // A channel past a timeout is still waited for, in a wait that
         // does not sleep: input that came in time is read before its close.
         let (wake, expired) = match self.disp.clock() {
-            Clock::Expired(_) => (None, true),
+            Clock::Expired => (None, true),
             // A listener out of descriptors: nothing until the back-off ends.
             Clock::Paused(until) => {
                 self.disp.set_wants((false, false));
@@ -160,7 +160,7 @@ impl<L: Layer, H: Handler<L>> AnyChannel for Entry<L, H> {
     fn expire(&mut self, ctx: &mut Context, token: Token) {
         // Input that was waiting when the loop came back late is read
         // first: a channel that did send in time is not closed for it.
-        let Clock::Expired(reason) = self.disp.clock() else { return };
+        let Err(reason) = self.disp.due() else { return };
         let mut ch = Channel::new(token, &mut self.disp, ctx);
         ch.restart_timeouts();
         announce_close(&mut self.handler, &mut ch, reason);

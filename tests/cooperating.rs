@@ -64,6 +64,7 @@ on_every_backend!(
     late_loop_reads_input_that_came_in_time,
     close_send_timeout,
     send_timeout_counts_once_output_queues,
+    send_timeout_passed_before_the_loop_looks,
     moved_channel_keeps_its_timeout,
     close_drained,
     close_error,
@@ -775,6 +776,36 @@ fn send_timeout_counts_once_output_queues(backend: Backend) {
         .call(t, |_: &mut Watch, ch: &mut Channel<'_, WithSend>| ch.send_buffered(&vec![7u8; 4 << 20]));
     queued.unwrap().unwrap();
     loop_until_gone(&mut reactor, backend, t, "the send timeout, long before the input timeout");
+    assert_eq!(log.events(), ["close Some(SendTimeout)"], "{backend:?}");
+    drop(peer);
+}
+
+/// As above, but the send timeout has already passed when the loop first
+/// looks at the queued output (the program was away between iterations):
+/// the close comes in the next iterations, not at the long input
+/// timeout's alarm.
+fn send_timeout_passed_before_the_loop_looks(backend: Backend) {
+    let (ours, peer) = unix_pair();
+    let log = Log::default();
+    let mut reactor = Reactor::new();
+    let mut d = Dispatcher::new(ours).unwrap().with_send();
+    let timeout = Duration::from_millis(100);
+    d.set_input_timeout(Some(WAIT_LIMIT * 3));
+    d.set_send_timeout(Some(timeout));
+    let t = reactor.add(d, Watch::new(&log)).unwrap();
+    // Asked with nothing queued: its alarm is now the input timeout's.
+    reactor.poll_once(Some(Duration::ZERO), backend).unwrap();
+    reactor.poll_once(Some(Duration::ZERO), backend).unwrap();
+    let stuck_since = Instant::now();
+    let queued = reactor
+        .context_mut()
+        .call(t, |_: &mut Watch, ch: &mut Channel<'_, WithSend>| ch.send_buffered(&vec![7u8; 4 << 20]));
+    queued.unwrap().unwrap();
+    // The stall is the scenario: no iteration runs until the send timeout
+    // has passed.
+    thread::sleep(timeout + Duration::from_millis(50));
+    assert!(stuck_since.elapsed() > timeout);
+    loop_until_gone(&mut reactor, backend, t, "the send timeout that passed while the loop was away");
     assert_eq!(log.events(), ["close Some(SendTimeout)"], "{backend:?}");
     drop(peer);
 }

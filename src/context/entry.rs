@@ -46,7 +46,8 @@ pub(crate) trait AnyChannel: Any {
     /// `None`: closed; else whether it was newly marked.
     fn put_back(&mut self, close: bool) -> Option<bool>;
     /// When the alarm for its next deadline rings, in loop-clock
-    /// nanoseconds; `None` if it has none or it rang.
+    /// nanoseconds; `None` if it has none (or it rang, or was cleared:
+    /// see `Timing::alarm`).
     fn alarm(&self) -> Option<Nanos>;
     /// Records its new alarm (the old one's heap entry is then stale), or
     /// that it rang (`None`).

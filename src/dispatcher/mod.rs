@@ -131,8 +131,8 @@ impl Flags {
     /// Output was queued since the last send: the send that ends the
     /// running callback is due.
     pub(crate) const FRESH_OUTPUT: Flags = Flags(1 << 14);
-    /// Output was queued when the timeouts' alarm was set (the send
-    /// timeout counted then); see `Dispatcher::clock`.
+    /// Output was queued when the deadlines were last looked at, for the
+    /// alarm then set (the send timeout counted); see `Dispatcher::clock`.
     pub(crate) const ALARM_SENDING: Flags = Flags(1 << 15);
 
     /// Whether `flag` is set.
@@ -202,7 +202,7 @@ pub(crate) struct Pending {
 /// What the clock says about one channel this iteration.
 pub(crate) enum Clock {
     /// One of its timeouts has passed: announce the close.
-    Expired(CloseReason),
+    Expired,
     /// A listener out of descriptors: leave it out of the wait until then.
     Paused(Nanos),
     /// Wait for it as usual, and wake by this deadline (its next timeout;

@@ -53,8 +53,10 @@ pub(crate) struct Timing {
     /// Output was queued and no byte of it went out.
     send: Watch,
     /// When the alarm that wakes the reactor for the next deadline rings
-    /// (a loop-clock reading, as the alarm heap's entry for it); `None`
-    /// once it rang, or before the deadlines were first looked at.
+    /// (a loop-clock reading, as the alarm heap's entry for it). `None`
+    /// before the deadlines were first looked at, and once it rang, a
+    /// timeout was set or passed, or the channel joined a reactor: so while
+    /// it is set, a live heap entry rings it.
     pub(crate) alarm: Option<NonZeroU64>,
 }
 
@@ -163,8 +165,10 @@ impl<L> Dispatcher<L> {
     /// Classifies this channel by the clock (read only for channels that
     /// have a timeout or a back-off; inside an iteration it is the loop's
     /// reading, one for every channel asked). Always inlined: asking a
-    /// channel is the hot path, and a second caller (the check after the
-    /// wait) would otherwise make it a call.
+    /// channel is the hot path.
+    ///
+    /// The alarm it asks for (`Wake(Some(..))`) must be set: while it is,
+    /// later looks trust it without reading the clock.
     #[inline(always)]
     pub(crate) fn clock(&mut self) -> Clock {
         if let Some(until) = self.paused_until() {
@@ -172,28 +176,51 @@ impl<L> Dispatcher<L> {
         }
         let Some(t) = &self.timing else { return Clock::Wake(None) };
         let sending = !self.out.is_empty();
-        // Traffic only moves deadlines later: an alarm set at the last look
-        // still rings in time (it is cleared when it rings, and when a
-        // timeout is set), unless output has queued since, which makes the
-        // send timeout count. Most asks end here, without the clock.
+        // Traffic only moves deadlines later: the alarm set at the last look
+        // still rings in time (it is cleared when it rings, when a timeout
+        // is set, and when a timeout passes), unless output has queued
+        // since, which makes the send timeout count. Most asks end here,
+        // without the clock.
         if t.alarm.is_some() && self.flags.has(Flags::ALARM_SENDING) == sending {
             return Clock::Wake(None);
         }
-        self.flags.set(Flags::ALARM_SENDING, sending);
+        match self.due() {
+            Ok(next) => {
+                self.flags.set(Flags::ALARM_SENDING, sending);
+                Clock::Wake(next)
+            }
+            Err(_) => {
+                // Looked at again, in full, until the close is announced
+                // (or traffic restarts the clock).
+                if let Some(t) = &mut self.timing {
+                    t.alarm = None;
+                }
+                Clock::Expired
+            }
+        }
+    }
+
+    /// Which of the timeouts that count now has passed (`Err`, its reason;
+    /// the first of idle, input, send), or else the earliest deadline (none
+    /// if none counts). Changes nothing: the check after the wait uses it
+    /// as it is.
+    pub(crate) fn due(&self) -> Result<Option<Nanos>, CloseReason> {
+        let Some(t) = &self.timing else { return Ok(None) };
+        let sending = !self.out.is_empty();
         let watches = [
             (t.idle.deadline(), CloseReason::IdleTimeout),
             (t.input.deadline(), CloseReason::InputTimeout),
             (t.send.deadline().filter(|_| sending), CloseReason::SendTimeout),
         ];
         let Some(next) = watches.iter().filter_map(|&(due, _)| due).min() else {
-            return Clock::Wake(None);
+            return Ok(None);
         };
         let now = timer::now();
         for (due, reason) in watches {
             if due.is_some_and(|due| due <= now) {
-                return Clock::Expired(reason);
+                return Err(reason);
             }
         }
-        Clock::Wake(Some(next))
+        Ok(Some(next))
     }
 }
