@@ -540,6 +540,9 @@ impl Handler for Bystander {
 }
 
 impl Handler<WithSend> for CalledBack {
+    fn writable(&mut self, _: &Dispatcher<WithSend>) -> bool {
+        true
+    }
     fn handle_read(&mut self, ch: &mut Channel<'_, WithSend>) -> io::Result<()> {
         ch.recv(&mut [0u8; 64])?;
         self.log.push("read");
