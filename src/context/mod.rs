@@ -102,7 +102,7 @@ impl Context {
         f: impl FnOnce(&mut H, &mut Channel<'_, L>) -> R,
     ) -> Option<R> {
         let mut boxed = self.take(t)?;
-        let fd = boxed.fileno();
+        let fd = self.traced_fd(&*boxed);
         if !boxed.as_any().is::<Entry<L, H>>() {
             self.restore(t, boxed, fd);
             return None;
@@ -198,7 +198,7 @@ impl Context {
             }
             Some(Slot::Live(_)) => {
                 let Some(Slot::Live(mut boxed)) = self.channels.remove(t) else { unreachable!() };
-                let fd = boxed.fileno();
+                let fd = self.traced_fd(&*boxed);
                 boxed.close();
                 self.leave(t, &mut boxed);
                 self.forget(fd);
@@ -285,8 +285,7 @@ impl Context {
     #[inline]
     pub(crate) fn with_taken(&mut self, t: Token, f: impl FnOnce(&mut Box<dyn AnyChannel>, &mut Context)) {
         if let Some(mut boxed) = self.take(t) {
-            // Its descriptor, should it close meanwhile: news for the trace only.
-            let fd = if self.trace.is_some() { boxed.fileno() } else { None };
+            let fd = self.traced_fd(&*boxed);
             f(&mut boxed, self);
             self.restore(t, boxed, fd);
         }
@@ -340,6 +339,14 @@ impl Context {
                 self.dirty.push(t);
             }
         }
+    }
+
+    /// A channel's descriptor as [`forget`](Self::forget) will tell the
+    /// trace, read before the channel may close; with the trace off, none
+    /// (nothing else needs it, and the call is on every event's path).
+    #[inline]
+    fn traced_fd(&self, channel: &dyn AnyChannel) -> Option<RawFd> {
+        self.trace.as_ref().and_then(|_| channel.fileno())
     }
 
     /// Notes a channel gone from the map, for the trace.
