@@ -119,6 +119,28 @@ fn terminators_are_found_where_a_byte_by_byte_search_finds_them() {
     }
 }
 
+/// A periodic timer the loop comes back to late skips the ticks already
+/// past and stays on its grid: due at 10 ms steps from `d`, taken at
+/// d + 45 ms, it is next due at d + 50 ms (not d + 20, nor d + 55).
+#[test]
+fn a_late_periodic_timer_skips_to_its_next_tick_on_the_grid() {
+    use crate::timer::{nanos, Action, Timers};
+    let step = Duration::from_millis(10);
+    let d = 1_000_000_000;
+    let at = |ms: u64| d + nanos(Duration::from_millis(ms));
+    let mut timers: Timers<(), u32> = Timers::default();
+    let id = timers.insert(d, Action::Every(step, 7));
+    // Taken right on time, then 35 ms late, then right on time again.
+    for (now, next) in [(d, at(10)), (at(45), at(50)), (at(50), at(60))] {
+        let Some((got, Action::Every(interval, payload))) = timers.pop_due(now, u64::MAX) else {
+            panic!("nothing due at {now}")
+        };
+        assert_eq!((got, interval, payload), (id, step, 7));
+        timers.restore(got, Action::Every(interval, payload));
+        assert_eq!(timers.next_deadline(), Some(next), "taken at {now}");
+    }
+}
+
 #[test]
 fn cancelled_timers_do_not_pile_up_in_the_heap() {
     use crate::timer::{deadline_after, read_clock, Action, Timers};
