@@ -116,9 +116,9 @@ impl Flags {
     pub(crate) const EOF: Flags = Flags(1 << 7);
     /// The reactor asked the backend to read this channel, this iteration.
     pub(crate) const READING: Flags = Flags(1 << 8);
-    /// What the channel last answered `readable()` and `writable()`,
-    /// before pacing.
+    /// What the channel last answered `readable()`, before pacing.
     pub(crate) const WANTS_READ: Flags = Flags(1 << 9);
+    /// What the channel last answered `writable()`.
     pub(crate) const WANTS_WRITE: Flags = Flags(1 << 10);
     /// Queued for its interest to be asked again (see `interest.rs`).
     pub(crate) const DIRTY: Flags = Flags(1 << 11);
